@@ -1,0 +1,324 @@
+"""The Python API; the ``ur4rec`` command is a thin layer over these functions.
+
+>>> from ur4rec import api
+>>> results = api.train("configs/sasrec_ml100k.yaml", "runs/sasrec")   # doctest: +SKIP
+>>> api.recommend("runs/sasrec", user="196", k=10)                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ur4rec import __version__
+from ur4rec.config import RunConfig, dump_config, load_config
+from ur4rec.data.prepared import PreparedData, default_prepared_dir, prepare_dataset
+from ur4rec.errors import CheckpointError, ConfigError, UR4RecError
+from ur4rec.evaluation.evaluator import Evaluator
+from ur4rec.evaluation.metrics import random_guess_expectation
+from ur4rec.models.base import Recommender, UserBatch
+from ur4rec.models.factory import build_model, count_parameters
+from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
+from ur4rec.training.trainer import Trainer, resolve_device, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def _as_config(config: RunConfig | str | Path, overrides: dict[str, Any] | None = None
+               ) -> RunConfig:
+    if isinstance(config, RunConfig):
+        if overrides:
+            raise ConfigError("overrides apply to a config file; edit the RunConfig instead")
+        return config
+    return load_config(config, overrides)
+
+
+def prepare_data(config: RunConfig, data_dir: Path | None = None) -> PreparedData:
+    """The prepared dataset the run uses (prepared now if it is not on disk yet)."""
+    return prepare_dataset(config.data, data_dir or default_prepared_dir(config.data))
+
+
+def _texts_for(config: RunConfig, data: PreparedData, run_dir: Path,
+               llm_data_dir: Path | None) -> Any:
+    if config.model not in ("retriever", "ur4rec"):
+        return None
+    from ur4rec.text.pipeline import texts_for_run  # the text stack loads only when needed
+
+    return texts_for_run(config, data, run_dir, llm_data_dir)
+
+
+def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: bool = False,
+          overrides: dict[str, Any] | None = None, data_dir: str | Path | None = None,
+          llm_data_dir: str | Path | None = None, progress: bool = True,
+          tensorboard: bool = False, distributed: Any = None) -> dict[str, Any]:
+    """Prepare data (and texts), train every stage, evaluate the best model, write the run.
+
+    Returns the ``results.json`` content. With ``resume`` the run continues from
+    ``output_dir/checkpoints/last.pt`` and ends with the metrics an uninterrupted run would have.
+    """
+    started = time.perf_counter()
+    config = _as_config(config, overrides)
+    run_dir = Path(output_dir)
+    is_main = distributed is None or distributed.is_main
+    if resume:
+        _check_resumable(run_dir, config)
+    data = prepare_data(config, Path(data_dir) if data_dir else None)
+    prepared_s = time.perf_counter() - started
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        dump_config(config, run_dir / "config.yaml")
+    device = resolve_device(config.training.device)
+    if distributed is not None:
+        device = distributed.device(device)
+    if device.type == "cpu" and distributed is None:
+        torch.set_num_threads(max(1, torch.get_num_threads()))
+    seed_everything(config.training.seed)
+    texts_started = time.perf_counter()
+    texts = _texts_for(config, data, run_dir, Path(llm_data_dir) if llm_data_dir else None)
+    texts_s = time.perf_counter() - texts_started
+    seed_everything(config.training.seed)
+    model = build_model(config, data, texts)
+    evaluator = Evaluator(data, config.evaluation)
+    info = _run_info(config, data, model, texts)
+    if is_main:
+        (run_dir / "run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    log.info("%s on %s: %d users, %d items, %s parameters (%.0f per user)", config.model,
+             data.name, data.num_users, data.num_items, f"{info['parameters']:,}",
+             info["parameters_per_user"])
+    train_started = time.perf_counter()
+    summary: dict[str, Any] = {"stages": [], "train_seconds": 0.0}
+    if getattr(model, "trainable", True) and config.resolved_stages():
+        writer = _tensorboard_writer(run_dir) if tensorboard and is_main else None
+        trainer = Trainer(model, config.model, data, config, run_dir, device, evaluator,
+                          progress=progress, writer=writer, is_main=is_main)
+        if distributed is not None:
+            distributed.attach(trainer)
+        summary = trainer.fit(resume=resume)
+        if writer is not None:
+            writer.close()
+    elif is_main:
+        save_checkpoint(run_dir / "checkpoints" / "final.pt", {
+            "signature": model_signature(model, config.model, data.num_users, data.num_items),
+            "model": model.state_dict()})
+    train_s = time.perf_counter() - train_started
+    if not is_main:
+        return {}
+    eval_started = time.perf_counter()
+    model.to(device)
+    results = _results(config, data, model, evaluator, device, info)
+    eval_s = time.perf_counter() - eval_started
+    epochs = sum(stage["epochs"] for stage in summary["stages"])
+    results["timing"] = {
+        "prepare_s": round(prepared_s, 3), "texts_s": round(texts_s, 3),
+        "train_s": round(train_s, 3), "evaluate_s": round(eval_s, 3),
+        "total_s": round(time.perf_counter() - started, 3), "epochs": epochs,
+        "seconds_per_epoch": round(summary["train_seconds"] / epochs, 3) if epochs else 0.0,
+        "stages": summary["stages"],
+        "device": str(device),
+    }
+    _write_results(run_dir, results)
+    _after_training(run_dir)
+    return results
+
+
+def _check_resumable(run_dir: Path, config: RunConfig) -> None:
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        raise CheckpointError(f"--resume: {run_dir} has no config.yaml; nothing to resume")
+    previous = load_config(saved)
+    if previous.model_dump(mode="json") != config.model_dump(mode="json"):
+        raise ConfigError(f"--resume: the config differs from the one {run_dir} was started with "
+                          f"({saved}); resume with the same config")
+
+
+def _tensorboard_writer(run_dir: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise UR4RecError("--tensorboard needs the tensorboard package: pip install "
+                          f"'ur4rec[tensorboard]' ({error})") from None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def _after_training(run_dir: Path) -> None:
+    """Plots and the diagnosis are written at the end of every run (best effort for plots)."""
+    try:
+        from ur4rec.diagnostics.report import write_diagnosis
+    except ImportError:
+        return
+    write_diagnosis(run_dir)
+    try:
+        from ur4rec.diagnostics.plots import plot_run
+    except ImportError:
+        return
+    try:
+        plot_run(run_dir)
+    except ImportError as error:  # matplotlib is an optional extra
+        log.warning("plots skipped: %s", error)
+
+
+def _run_info(config: RunConfig, data: PreparedData, model: Recommender, texts: Any
+              ) -> dict[str, Any]:
+    parameters = count_parameters(model)
+    info = {
+        "ur4rec_version": __version__, "model": config.model, "name": config.name,
+        "dataset": data.summary(), "prepared_dir": str(data.folder),
+        "data_fingerprint": data.meta.get("fingerprint"),
+        "parameters": parameters, "parameters_per_user": parameters / max(data.num_users, 1),
+        "stages": config.resolved_stages(),
+        "batches_per_epoch": -(-sum(1 for s in data.train_sequences if len(s) > 1)
+                               // config.training.batch_size),
+        "machine": {"platform": platform.platform(), "python": platform.python_version(),
+                    "torch": torch.__version__, "threads": torch.get_num_threads()},
+    }
+    if texts is not None:
+        info["texts"] = texts.describe()
+    return info
+
+
+def _results(config: RunConfig, data: PreparedData, model: Recommender, evaluator: Evaluator,
+             device: torch.device, info: dict[str, Any]) -> dict[str, Any]:
+    test = evaluator.evaluate(model, "test", device).metrics
+    valid = evaluator.evaluate(model, "valid", device).metrics
+    results = {
+        "model": config.model, "name": config.name, "test": test, "valid": valid,
+        "dataset": data.summary(), "parameters": info["parameters"],
+        "protocol": {"num_candidates": int(data.valid_candidates.shape[1]),
+                     "ties": config.evaluation.ties, "mask_history": config.evaluation.mask_history,
+                     "selection": f"valid {config.evaluation.protocol} {config.evaluation.metric}",
+                     "chance_sampled": random_guess_expectation(
+                         int(data.valid_candidates.shape[1]), config.evaluation.ks)},
+    }
+    if "texts" in info:
+        results["texts"] = info["texts"]
+        results["leaky"] = bool(info["texts"].get("possibly_leaking"))
+    return results
+
+
+def _write_results(run_dir: Path, results: dict[str, Any]) -> None:
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+
+
+@dataclass
+class LoadedRun:
+    """A trained run: its config, data and model at the best weights."""
+
+    run_dir: Path
+    config: RunConfig
+    data: PreparedData
+    model: Recommender
+    device: torch.device
+
+
+def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
+    """Rebuild the model of ``run_dir`` and load ``checkpoints/final.pt``."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise UR4RecError(f"{run_dir} is not a run directory (no config.yaml)")
+    config = load_config(config_path)
+    info_path = run_dir / "run.json"
+    prepared = None
+    if info_path.exists():
+        prepared = json.loads(info_path.read_text(encoding="utf-8")).get("prepared_dir")
+    data = prepare_data(config, Path(prepared) if prepared and Path(prepared).exists() else None)
+    texts = _texts_for(config, data, run_dir, None)
+    model = build_model(config, data, texts)
+    payload = load_checkpoint(run_dir / "checkpoints" / "final.pt",
+                              model_signature(model, config.model, data.num_users,
+                                              data.num_items))
+    model.load_state_dict(payload["model"])
+    torch_device = resolve_device(device)
+    model.to(torch_device).eval()
+    return LoadedRun(run_dir, config, data, model, torch_device)
+
+
+def evaluate(run_dir: str | Path, save_ranks: str | Path | None = None, device: str = "cpu"
+             ) -> dict[str, Any]:
+    """Re-evaluate a run's final model on both splits; optionally write per-user ranks."""
+    run = load_run(run_dir, device)
+    evaluator = Evaluator(run.data, run.config.evaluation)
+    started = time.perf_counter()
+    test = evaluator.evaluate(run.model, "test", run.device, details=save_ranks is not None)
+    valid = evaluator.evaluate(run.model, "valid", run.device).metrics
+    results_path = Path(run_dir) / "results.json"
+    results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
+    results.update({"test": test.metrics, "valid": valid, "dataset": run.data.summary()})
+    results.setdefault("timing", {})["evaluate_s"] = round(time.perf_counter() - started, 3)
+    _write_results(Path(run_dir), results)
+    if save_ranks is not None:
+        write_ranks(Path(save_ranks), run.data, test.details)
+    return results
+
+
+def write_ranks(path: Path, data: PreparedData, details: dict[str, Any]) -> None:
+    """JSON Lines, one test user per line, in the dataset's original ids."""
+    item_ids, user_ids = data.item_ids, data.user_ids
+    candidates = details["candidates"].numpy()
+    scores = details["scores"].numpy()
+    ranks = details["full_rank"].numpy()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for user in range(len(candidates)):
+            rank = float(ranks[user])
+            handle.write(json.dumps({
+                "user": _plain_id(user_ids[user]),
+                "target": _plain_id(item_ids[candidates[user, 0]]),
+                "candidates": [_plain_id(item_ids[i]) for i in candidates[user]],
+                "scores": [float(s) for s in scores[user]],
+                "full_rank": int(rank) if rank.is_integer() else rank,
+            }) + "\n")
+
+
+def _plain_id(value: Any) -> Any:
+    text = str(value)
+    return int(text) if text.isdigit() else text
+
+
+def recommend(run: LoadedRun | str | Path, user: Any, k: int = 10,
+              exclude_history: bool = True) -> list[dict[str, Any]]:
+    """Top-``k`` items for one user (original id) after their whole known history."""
+    if not isinstance(run, LoadedRun):
+        run = load_run(run)
+    index = run.data.user_index(user)
+    history = run.data.sequences[index]
+    batch = UserBatch(torch.tensor([index]),
+                      torch.as_tensor(history[-run.model.max_seq_len:]).unsqueeze(0))
+    with torch.no_grad():
+        scores = run.model.score_all(batch.to(run.device)).float().cpu()[0]
+    scores[0] = -torch.inf
+    if exclude_history:
+        scores[torch.as_tensor(np.unique(history))] = -torch.inf
+    top = torch.topk(scores, min(k, int(torch.isfinite(scores).sum())))
+    items = run.data.items.set_index("item_idx")
+    out = []
+    for score, item in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+        row = items.loc[item]
+        out.append({"item": _plain_id(row["item"]), "title": row.get("title"),
+                    "year": None if row.get("year") is None or str(row.get("year")) == "<NA>"
+                    else int(row["year"]), "score": float(score)})
+    return out
+
+
+def format_results_table(results: dict[str, Any]) -> str:
+    """A markdown table of the test metrics on both protocols."""
+    keys = ["hit@5", "hit@10", "hit@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr", "avg_rank"]
+    lines = ["| protocol | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for protocol in ("sampled", "full"):
+        metrics = results["test"][protocol]
+        lines.append(f"| test {protocol} | " + " | ".join(
+            f"{metrics[k]:.1f}" if k == "avg_rank" else f"{metrics[k]:.4f}" for k in keys) + " |")
+    dataset = results.get("dataset", {})
+    header = (f"{results.get('model', '?')} on {dataset.get('name', '?')} "
+              f"({dataset.get('users')} users, {dataset.get('items')} items)")
+    if results.get("leaky"):
+        header += " — LEAKY: user texts may contain validation/test items"
+    return header + "\n" + "\n".join(lines)

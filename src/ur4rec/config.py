@@ -1,0 +1,420 @@
+"""The typed configuration schema: one section per component, unknown keys are errors.
+
+A YAML config is nested by section (``data``, ``sasrec``, ``retriever``, ``memory``, ``fusion``,
+``texts``, ``training``, ``evaluation``). The prototype's flat keys (``sasrec_hidden_dim``,
+``fusion_method`` …) are accepted anywhere at the top level and mapped onto their section by
+:data:`LEGACY_KEYS`, so its config files load unchanged.
+"""
+
+from __future__ import annotations
+
+import difflib
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ur4rec.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ColumnNames(_Section):
+    """Column names of a user-supplied interaction file."""
+
+    user: str = "user_id"
+    item: str = "item_id"
+    timestamp: str = "timestamp"
+    rating: str | None = None
+
+
+class DataConfig(_Section):
+    """Which interactions, how they are filtered, and the evaluation candidates."""
+
+    dataset: str = "ml-100k"
+    path: Path | None = None
+    format: Literal["auto", "csv", "tsv", "parquet", "recbole"] = "auto"
+    columns: ColumnNames = Field(default_factory=ColumnNames)
+    item_metadata: Path | None = None
+    min_rating: float | None = None
+    min_user_interactions: int = Field(default=3, ge=3)
+    min_item_interactions: int = Field(default=1, ge=1)
+    num_candidates: int = Field(default=100, ge=2)
+    candidate_seed: int = 2024
+    prepared_dir: Path | None = None
+
+
+class SASRecConfig(_Section):
+    """Causal self-attention over the last ``max_seq_len`` items (Kang & McAuley, 2018)."""
+
+    hidden_dim: int = Field(default=64, ge=1)
+    num_blocks: int = Field(default=2, ge=1)
+    num_heads: int = Field(default=1, ge=1)
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    max_seq_len: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _heads_divide_dim(self) -> SASRecConfig:
+        if self.hidden_dim % self.num_heads:
+            raise ValueError(
+                f"sasrec.hidden_dim ({self.hidden_dim}) must be divisible by "
+                f"sasrec.num_heads ({self.num_heads})"
+            )
+        return self
+
+
+class RetrieverConfig(_Section):
+    """The MoE preference retriever (design part 7)."""
+
+    output_dim: int = Field(default=64, ge=1)
+    num_heads: int = Field(default=2, ge=1)
+    dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
+    num_proxies: int = Field(default=4, ge=1)
+    experts: list[Literal["user_text", "history_text", "item_id", "image"]] = Field(
+        default_factory=lambda: ["user_text", "history_text", "item_id"]
+    )
+    temperature: float = Field(default=0.1, gt=0.0)
+    learn_temperature: bool = True
+    history_len: int = Field(default=50, ge=1)
+    image_features: Path | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> RetrieverConfig:
+        if not self.experts:
+            raise ValueError("retriever.experts must name at least one expert")
+        if len(set(self.experts)) != len(self.experts):
+            raise ValueError(f"retriever.experts has duplicates: {self.experts}")
+        if "image" in self.experts and self.image_features is None:
+            raise ValueError("retriever.experts has 'image' but retriever.image_features is not set")
+        if self.output_dim % self.num_heads:
+            raise ValueError(
+                f"retriever.output_dim ({self.output_dim}) must be divisible by "
+                f"retriever.num_heads ({self.num_heads})"
+            )
+        return self
+
+
+class UpdateTrigger(str, Enum):
+    """When a user's memory is rewritten (the prototype's names)."""
+
+    INTERACTION_COUNT = "INTERACTION_COUNT"
+    DRIFT_THRESHOLD = "DRIFT_THRESHOLD"
+    TIME_BASED = "TIME_BASED"
+    EXPLICIT = "EXPLICIT"
+
+
+class MemoryConfig(_Section):
+    """Per-user memory updated by a GRU cell with decay (design part 8)."""
+
+    enabled: bool = True
+    max_memory_size: int = Field(default=10, ge=1)
+    update_trigger: UpdateTrigger = UpdateTrigger.INTERACTION_COUNT
+    interaction_threshold: int = Field(default=5, ge=1)
+    drift_threshold: float = Field(default=0.3, ge=0.0)
+    time_threshold: int = Field(default=1, ge=1)
+    decay_factor: float = Field(default=0.95, gt=0.0, le=1.0)
+
+    @field_validator("update_trigger", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().upper().removeprefix("UPDATETRIGGER.")
+        return value
+
+
+class FusionConfig(_Section):
+    """How the SASRec and retriever scores are combined (design part 9)."""
+
+    method: Literal["weighted", "learned", "adaptive"] = "weighted"
+    sasrec_weight: float = Field(default=0.5, ge=0.0)
+    retriever_weight: float = Field(default=0.5, ge=0.0)
+    normalize: bool = True
+
+    @model_validator(mode="after")
+    def _weights(self) -> FusionConfig:
+        if self.sasrec_weight + self.retriever_weight <= 0:
+            raise ValueError(
+                "fusion.sasrec_weight + fusion.retriever_weight must be > 0 "
+                f"(got {self.sasrec_weight} + {self.retriever_weight})"
+            )
+        return self
+
+
+class TextsConfig(_Section):
+    """Where the user/item texts come from and how they are encoded (design parts 4–5)."""
+
+    backend: Literal["template", "openai", "local", "import"] = "template"
+    dir: Path | None = None
+    encoder_model: str = "all-MiniLM-L6-v2"
+    embedding_dim: int = Field(default=384, ge=1)
+    encode_batch_size: int = Field(default=128, ge=1)
+    openai_base_url: str | None = None
+    openai_model: str | None = None
+    openai_concurrency: int = Field(default=8, ge=1)
+    openai_timeout_s: float = Field(default=60.0, gt=0)
+    openai_max_retries: int = Field(default=4, ge=0)
+    local_model_path: Path | None = None
+    max_new_tokens: int = Field(default=120, ge=1)
+    history_items_in_prompt: int = Field(default=20, ge=1)
+
+
+Stage = Literal["pretrain_sasrec", "pretrain_retriever", "joint_finetune", "end_to_end"]
+STAGES: tuple[str, ...] = ("pretrain_sasrec", "pretrain_retriever", "joint_finetune", "end_to_end")
+
+
+class TrainingConfig(_Section):
+    """Optimisation, schedules, stopping and the stage plan (design part 10)."""
+
+    loss: Literal["ce", "bce", "bpr", "sampled_softmax"] = "ce"
+    num_negatives: int = Field(default=1, ge=1)
+    sampling: Literal["seq2seq", "last_item"] = "seq2seq"
+    sasrec_lr: float = Field(default=2e-3, gt=0)
+    retriever_lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=128, ge=1)
+    epochs_per_stage: int = Field(default=200, ge=1)
+    patience: int = Field(default=10, ge=1)
+    warmup_steps: int = Field(default=50, ge=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+    grad_clip: float | None = Field(default=5.0, gt=0)
+    seed: int = 42
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    num_workers: int = Field(default=0, ge=0)
+    stages: list[Stage] | None = None
+    use_adaptive_alternating: bool = False
+    adaptive_switch_threshold: float = Field(default=0.01, ge=0)
+    adaptive_min_steps: int = Field(default=2, ge=1)
+    alternate_every: int = Field(default=1, ge=1)
+    use_uncertainty_weighting: bool = False
+    eval_every: int = Field(default=1, ge=1)
+
+    @field_validator("stages")
+    @classmethod
+    def _stage_order(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("training.stages is empty: name at least one of " + ", ".join(STAGES))
+        order = [STAGES.index(stage) for stage in value]
+        if order != sorted(order) or len(set(order)) != len(order):
+            raise ValueError(
+                f"training.stages must be a subset of {list(STAGES)} in that order, got {value}"
+            )
+        return value
+
+
+class EvaluationConfig(_Section):
+    """Model selection and reporting (design part 3)."""
+
+    metric: str = "ndcg@10"
+    protocol: Literal["sampled", "full"] = "sampled"
+    ks: list[int] = Field(default_factory=lambda: [5, 10, 20])
+    batch_size: int = Field(default=256, ge=1)
+    ties: Literal["pessimistic", "expected", "optimistic"] = "pessimistic"
+    mask_history: bool = True
+
+    @field_validator("ks")
+    @classmethod
+    def _positive(cls, value: list[int]) -> list[int]:
+        if not value or any(k < 1 for k in value):
+            raise ValueError(f"evaluation.ks must be positive integers, got {value}")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _metric_known(self) -> EvaluationConfig:
+        known = {f"{m}@{k}" for m in ("hit", "ndcg") for k in self.ks} | {"mrr"}
+        if self.metric not in known:
+            raise ValueError(f"evaluation.metric {self.metric!r} is not one of {sorted(known)}")
+        return self
+
+
+ModelName = Literal["random", "pop", "sasrec", "retriever", "ur4rec"]
+
+
+class RunConfig(_Section):
+    """Everything one training run needs."""
+
+    name: str = "run"
+    model: ModelName = "sasrec"
+    data: DataConfig = Field(default_factory=DataConfig)
+    sasrec: SASRecConfig = Field(default_factory=SASRecConfig)
+    retriever: RetrieverConfig = Field(default_factory=RetrieverConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    texts: TextsConfig = Field(default_factory=TextsConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+
+    def resolved_stages(self) -> list[str]:
+        """The stage plan: the configured one, else the natural plan for the model."""
+        if self.training.stages is not None:
+            return list(self.training.stages)
+        return {
+            "random": [],
+            "pop": [],
+            "sasrec": ["pretrain_sasrec"],
+            "retriever": ["pretrain_retriever"],
+            "ur4rec": ["pretrain_sasrec", "pretrain_retriever", "end_to_end"],
+        }[self.model]
+
+
+# The prototype's flat keys → (section, key). ``None`` marks a key that is accepted and ignored.
+LEGACY_KEYS: dict[str, tuple[str, str] | None] = {
+    "max_seq_len": ("sasrec", "max_seq_len"),
+    "sasrec_hidden_dim": ("sasrec", "hidden_dim"),
+    "sasrec_num_blocks": ("sasrec", "num_blocks"),
+    "sasrec_num_heads": ("sasrec", "num_heads"),
+    "sasrec_dropout": ("sasrec", "dropout"),
+    "text_model_name": ("texts", "encoder_model"),
+    "text_embedding_dim": ("texts", "embedding_dim"),
+    "retriever_output_dim": ("retriever", "output_dim"),
+    "moe_num_heads": ("retriever", "num_heads"),
+    "moe_dropout": ("retriever", "dropout"),
+    "moe_num_proxies": ("retriever", "num_proxies"),
+    "max_memory_size": ("memory", "max_memory_size"),
+    "update_trigger": ("memory", "update_trigger"),
+    "interaction_threshold": ("memory", "interaction_threshold"),
+    "drift_threshold": ("memory", "drift_threshold"),
+    "decay_factor": ("memory", "decay_factor"),
+    "fusion_method": ("fusion", "method"),
+    "sasrec_weight": ("fusion", "sasrec_weight"),
+    "retriever_weight": ("fusion", "retriever_weight"),
+    "sasrec_lr": ("training", "sasrec_lr"),
+    "retriever_lr": ("training", "retriever_lr"),
+    "use_uncertainty_weighting": ("training", "use_uncertainty_weighting"),
+    "use_adaptive_alternating": ("training", "use_adaptive_alternating"),
+    "adaptive_switch_threshold": ("training", "adaptive_switch_threshold"),
+    "adaptive_min_steps": ("training", "adaptive_min_steps"),
+    "stages": ("training", "stages"),
+    "epochs_per_stage": ("training", "epochs_per_stage"),
+    "patience": ("training", "patience"),
+    "batch_size": ("training", "batch_size"),
+    "num_workers": ("training", "num_workers"),
+    "seed": ("training", "seed"),
+    "num_negatives": ("training", "num_negatives"),
+    "weight_decay": ("training", "weight_decay"),
+    "num_items": None,  # derived from the data here
+}
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    name: field.annotation  # type: ignore[misc]
+    for name, field in RunConfig.model_fields.items()
+    if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+}
+
+
+def valid_keys() -> list[str]:
+    """Every dotted key a config may set, plus the prototype's flat keys."""
+    keys = [name for name in RunConfig.model_fields if name not in _SECTIONS]
+    for section, model in _SECTIONS.items():
+        keys += [f"{section}.{key}" for key in model.model_fields]
+    keys += [f"data.columns.{key}" for key in ColumnNames.model_fields]
+    return keys + list(LEGACY_KEYS)
+
+
+def _closest(key: str) -> str:
+    candidates = valid_keys()
+    leaf = key.rsplit(".", 1)[-1]
+    match = difflib.get_close_matches(key, candidates, n=1, cutoff=0.5) or difflib.get_close_matches(
+        leaf, candidates + [c.rsplit(".", 1)[-1] for c in candidates], n=1, cutoff=0.5
+    )
+    return f"; did you mean {match[0]!r}?" if match else ""
+
+
+def _nest_legacy(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """Move the prototype's flat keys into their sections; a nested value wins over a flat one."""
+    nested: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in LEGACY_KEYS and key not in RunConfig.model_fields:
+            target = LEGACY_KEYS[key]
+            if target is None:
+                continue
+            section, field = target
+            nested.setdefault(section, {})
+            if not isinstance(nested[section], dict):
+                raise ConfigError(f"{source}: section {section!r} must be a mapping")
+            nested[section].setdefault(field, value)
+        elif key in _SECTIONS and isinstance(value, dict):
+            merged = dict(nested.get(key, {}))
+            merged.update(value)
+            nested[key] = merged
+        else:
+            nested[key] = value
+    return nested
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"])
+        if item["type"] == "extra_forbidden":
+            lines.append(f"{source}: unknown key {key!r}{_closest(key)}")
+        else:
+            got = item.get("input")
+            shown = "" if isinstance(got, dict) else f" (got {got!r})"
+            where = f"key {key!r}: " if key else ""
+            lines.append(f"{source}: {where}{item['msg']}{shown}")
+    return "; ".join(lines)
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> RunConfig:
+    """Validate a (possibly flat, prototype-style) mapping into a :class:`RunConfig`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of keys to values, got {type(raw).__name__}")
+    try:
+        return RunConfig.model_validate(_nest_legacy(raw, source))
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, source)) from None
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML config, apply dotted ``overrides`` (CLI flags win), and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys to values at the top level")
+    raw = _nest_legacy(raw, str(path))
+    for key, value in (overrides or {}).items():
+        set_dotted(raw, key, value, source="command line")
+    return config_from_dict(raw, str(path))
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any, source: str) -> None:
+    """Set ``a.b.c`` in a nested dict; a flat prototype key is routed to its section."""
+    if key in LEGACY_KEYS:
+        target = LEGACY_KEYS[key]
+        if target is None:
+            return
+        key = ".".join(target)
+    if key not in valid_keys():
+        raise ConfigError(f"{source}: unknown key {key!r}{_closest(key)}")
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` from ``--set``; the value is parsed as YAML (numbers, lists, booleans)."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    return key.strip(), yaml.safe_load(value)
+
+
+def dump_config(config: RunConfig, path: Path) -> None:
+    """Write the resolved config (every default spelled out) next to a run."""
+    path.write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
+    )

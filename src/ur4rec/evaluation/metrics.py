@@ -1,0 +1,79 @@
+"""Ranking metrics from scores, with an explicit rule for ties.
+
+A target's rank is 1 + the number of competitors that score strictly higher, plus the ties:
+
+- ``pessimistic`` (default): every tie ranks above the target — a constant scorer gets the worst
+  rank, never better than chance;
+- ``expected``: the mean over a uniformly random order of the tied items — a constant scorer gets
+  exactly the random-guess expectation (hit@5 = 5/100 with 100 candidates);
+- ``optimistic``: every tie ranks below the target (the prototype's rule; reported only to show
+  how it flatters a degenerate model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+METRIC_KEYS = ("hit@5", "hit@10", "hit@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr", "avg_rank")
+
+
+def rank_bounds(scores: torch.Tensor, target_scores: torch.Tensor,
+                competitor_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best and worst possible 1-based rank of each target among ``scores`` ``[B, C]``.
+
+    ``competitor_mask`` ``[B, C]`` is True where an entry competes with the target (the target's
+    own column and masked history items are False).
+    """
+    target = target_scores.unsqueeze(1)
+    greater = scores > target
+    tied = scores == target
+    if competitor_mask is not None:
+        greater &= competitor_mask
+        tied &= competitor_mask
+    lower = 1 + greater.sum(dim=1)
+    return lower, lower + tied.sum(dim=1)
+
+
+def _metric_functions(ks: Sequence[int]) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    functions: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
+    for k in ks:
+        functions[f"hit@{k}"] = lambda p, k=k: (p <= k).double()
+        functions[f"ndcg@{k}"] = lambda p, k=k: (p <= k).double() / torch.log2(p.double() + 1)
+    functions["mrr"] = lambda p: 1.0 / p.double()
+    functions["avg_rank"] = lambda p: p.double()
+    return functions
+
+
+def per_user_metrics(lower: torch.Tensor, upper: torch.Tensor, ks: Sequence[int] = (5, 10, 20),
+                     ties: str = "pessimistic") -> dict[str, torch.Tensor]:
+    """Each metric per user ``[B]`` (float64) under the tie rule."""
+    functions = _metric_functions(ks)
+    if ties == "pessimistic":
+        return {name: fn(upper) for name, fn in functions.items()}
+    if ties == "optimistic":
+        return {name: fn(lower) for name, fn in functions.items()}
+    if ties != "expected":
+        raise ValueError(f"unknown tie rule {ties!r}")
+    # mean of f(p) for p in [lower, upper] through prefix sums over p = 1..max(upper)
+    positions = torch.arange(1, int(upper.max()) + 1, device=upper.device)
+    out = {}
+    for name, fn in functions.items():
+        prefix = torch.cat([torch.zeros(1, dtype=torch.float64, device=upper.device),
+                            torch.cumsum(fn(positions), dim=0)])
+        out[name] = (prefix[upper] - prefix[lower - 1]) / (upper - lower + 1).double()
+    return out
+
+
+def summarize(per_user: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Mean over users, as plain floats for JSON."""
+    return {name: float(values.mean()) for name, values in per_user.items()}
+
+
+def random_guess_expectation(num_candidates: int, ks: Sequence[int] = (5, 10, 20)
+                             ) -> dict[str, float]:
+    """What a scorer with no information gets on average among ``num_candidates``."""
+    lower = torch.ones(1, dtype=torch.long)
+    upper = torch.full((1,), num_candidates, dtype=torch.long)
+    return summarize(per_user_metrics(lower, upper, ks, ties="expected"))

@@ -1,0 +1,122 @@
+"""Next-item losses over hidden states, shared by every model with an item-scoring head.
+
+All take ``hidden`` ``[T, D]`` (one row per training target), ``targets`` ``[T]`` item indices,
+and the item table ``[N + 1, D]`` (row 0 padding). Sampled losses take ``negatives`` ``[T, K]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def sample_negatives(positives: torch.Tensor, rows: torch.Tensor, count: int, num_items: int,
+                     generator: torch.Generator | None = None, max_rounds: int = 20
+                     ) -> torch.Tensor:
+    """``[T, count]`` items drawn uniformly from 1..num_items, avoiding each row's positives.
+
+    ``positives`` ``[B, N + 1]`` bool marks each user's training items; ``rows`` ``[T]`` says
+    which user each target belongs to. Collisions are redrawn (vectorised rejection sampling).
+    """
+    device = positives.device
+    draw = torch.randint(1, num_items + 1, (len(rows), count), generator=generator,
+                         device="cpu").to(device)
+    for _ in range(max_rounds):
+        clash = positives[rows.unsqueeze(1).expand_as(draw), draw]
+        if not clash.any():
+            break
+        fresh = torch.randint(1, num_items + 1, (int(clash.sum()),), generator=generator,
+                              device="cpu").to(device)
+        draw[clash] = fresh
+    return draw
+
+
+class _ChunkedCrossEntropy(torch.autograd.Function):
+    """Mean softmax cross-entropy of ``hidden @ items.T`` computed a block of rows at a time.
+
+    The ``[T, N]`` logit matrix never exists whole: each block is small enough to stay in cache,
+    and backward recomputes it from the saved log-sum-exp. Same values and gradients as
+    ``F.cross_entropy(hidden @ items.T, targets)`` (tested), ~3× faster on a 2-core CPU where
+    the full matrix is memory-bound.
+    """
+
+    @staticmethod
+    def forward(ctx, hidden, items, targets, rows):  # type: ignore[override]
+        total = hidden.new_zeros((), dtype=torch.float32)
+        log_norms = []
+        for start in range(0, hidden.shape[0], rows):
+            logits = (hidden[start:start + rows] @ items.T).float()
+            log_norm = torch.logsumexp(logits, dim=1)
+            log_norms.append(log_norm)
+            picked = logits.gather(1, targets[start:start + rows, None]).squeeze(1)
+            total = total + (log_norm - picked).sum()
+        ctx.save_for_backward(hidden, items, targets, torch.cat(log_norms))
+        ctx.rows = rows
+        return total / max(hidden.shape[0], 1)
+
+    @staticmethod
+    def backward(ctx, grad_output):  # type: ignore[override]
+        hidden, items, targets, log_norm = ctx.saved_tensors
+        grad_hidden = torch.empty_like(hidden)
+        grad_items = torch.zeros_like(items)
+        scale = grad_output / max(hidden.shape[0], 1)
+        for start in range(0, hidden.shape[0], ctx.rows):
+            block = hidden[start:start + ctx.rows]
+            probs = torch.exp((block @ items.T).float() - log_norm[start:start + ctx.rows, None])
+            probs[torch.arange(len(block)), targets[start:start + ctx.rows]] -= 1
+            probs = (probs * scale).to(hidden.dtype)
+            grad_hidden[start:start + ctx.rows] = probs @ items
+            grad_items.addmm_(probs.T, block)
+        return grad_hidden, grad_items, None, None
+
+
+def full_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor
+                       ) -> torch.Tensor:
+    """Softmax over the whole catalogue; row 0 (padding) is left out rather than masked."""
+    catalogue = items[1:]
+    if hidden.device.type != "cpu":  # fused kernels on accelerators beat chunking
+        return F.cross_entropy(hidden @ catalogue.T, targets - 1)
+    rows = int(min(4096, max(16, 2**19 // max(len(catalogue), 1))))
+    return _ChunkedCrossEntropy.apply(hidden, catalogue, targets - 1, rows)
+
+
+def _pos_neg_logits(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
+                    items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    pos = (hidden * items[targets]).sum(-1)  # [T]
+    neg = torch.einsum("td,tkd->tk", hidden, items[negatives])  # [T, K]
+    return pos, neg
+
+
+def binary_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
+                         items: torch.Tensor) -> torch.Tensor:
+    """SASRec paper loss: −log σ(pos) − Σ_k log(1 − σ(neg_k)), averaged over targets."""
+    pos, neg = _pos_neg_logits(hidden, targets, negatives, items)
+    return (F.softplus(-pos) + F.softplus(neg).sum(-1)).mean()
+
+
+def bpr(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
+        items: torch.Tensor) -> torch.Tensor:
+    """Bayesian personalised ranking: −log σ(pos − neg), averaged over targets and negatives."""
+    pos, neg = _pos_neg_logits(hidden, targets, negatives, items)
+    return F.softplus(neg - pos.unsqueeze(1)).mean()
+
+
+def sampled_softmax(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
+                    items: torch.Tensor) -> torch.Tensor:
+    """Softmax over the target and its K uniform negatives (no correction needed: uniform)."""
+    pos, neg = _pos_neg_logits(hidden, targets, negatives, items)
+    logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=pos.device))
+
+
+SAMPLED_LOSSES = {"bce": binary_cross_entropy, "bpr": bpr, "sampled_softmax": sampled_softmax}
+
+
+def next_item_loss(kind: str, hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor,
+                   negatives: torch.Tensor | None = None) -> torch.Tensor:
+    """Dispatch on the configured loss name (``ce``, ``bce``, ``bpr``, ``sampled_softmax``)."""
+    if kind == "ce":
+        return full_cross_entropy(hidden, targets, items)
+    if negatives is None:
+        raise ValueError(f"loss {kind!r} needs sampled negatives")
+    return SAMPLED_LOSSES[kind](hidden, targets, negatives, items)

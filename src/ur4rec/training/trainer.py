@@ -1,0 +1,321 @@
+"""The training loop every model shares: stages, early stopping, checkpoints, resume, logging.
+
+Determinism: each epoch reseeds every random source from ``(seed, stage, epoch)``, so an epoch
+depends only on the model and optimizer state it starts from — which ``last.pt`` stores. Resuming
+after a kill therefore replays exactly the epochs an uninterrupted run would have run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ur4rec.config import RunConfig
+from ur4rec.data.prepared import PreparedData
+from ur4rec.errors import CheckpointError
+from ur4rec.evaluation.evaluator import Evaluator
+from ur4rec.training.batches import TrainingBatches
+from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
+from ur4rec.training.objectives import compute_losses
+from ur4rec.training.schedules import AlternatingScheduler, warmup_schedule
+
+log = logging.getLogger(__name__)
+
+_NO_DECAY_HINTS = ("norm", "bias", "log_var", "temperature", "fusion")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise CheckpointError("--device cuda was asked for but no CUDA device is available")
+    return torch.device(name)
+
+
+def seed_everything(seed: int, *salt: int) -> torch.Generator:
+    """Seed Python, NumPy and torch from ``seed`` and ``salt``; return a CPU generator."""
+    value = (seed * 1_000_003 + sum(s * 7_919 ** (i + 1) for i, s in enumerate(salt))) % 2**31
+    random.seed(value)
+    np.random.seed(value)
+    torch.manual_seed(value)
+    generator = torch.Generator()
+    generator.manual_seed(value)
+    return generator
+
+
+@dataclass
+class StageState:
+    """Where training stands; saved in ``last.pt`` so a killed run resumes exactly."""
+
+    stage_index: int = 0
+    epoch: int = 0  # epochs completed in the current stage
+    best_metric: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    stage_done: bool = False
+    train_seconds: float = 0.0
+    finished: bool = False
+    stage_summaries: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """Runs the configured stages of ``model`` on ``data``, writing into ``run_dir``."""
+
+    def __init__(self, model: nn.Module, model_name: str, data: PreparedData, config: RunConfig,
+                 run_dir: Path, device: torch.device, evaluator: Evaluator,
+                 progress: bool = True, writer: Any = None, is_main: bool = True) -> None:
+        self.model = model.to(device)
+        self.model_name = model_name
+        self.data = data
+        self.config = config
+        self.train_config = config.training
+        self.run_dir = run_dir
+        self.device = device
+        self.evaluator = evaluator
+        self.progress = progress
+        self.writer = writer
+        self.is_main = is_main
+        self.signature = model_signature(model, model_name, data.num_users, data.num_items)
+        self.batches = TrainingBatches(data, getattr(model, "max_seq_len", 200),
+                                       self.train_config.batch_size, self.train_config.sampling,
+                                       pin_memory=device.type == "cuda")
+        self.checkpoints = run_dir / "checkpoints"
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.amp = self.train_config.amp and device.type == "cuda"
+        self.distributed = None  # set by ur4rec.training.distributed for torchrun
+
+    # ----------------------------------------------------------------- optimisation
+    def _optimizer(self, groups: list[str]) -> torch.optim.Optimizer:
+        """AdamW over the trained groups; each group its own lr, no decay on norms/biases."""
+        named = dict(self.model.named_parameters())
+        by_id = {id(p): n for n, p in named.items()}
+        param_groups = []
+        all_groups = self.model.parameter_groups()
+        for group_name, params in all_groups.items():
+            train = group_name in groups
+            for p in params:
+                p.requires_grad_(train)
+            if not train:
+                continue
+            lr = (self.train_config.sasrec_lr if group_name == "sasrec"
+                  else self.train_config.retriever_lr)
+            decay = [p for p in params if p.ndim >= 2
+                     and not any(h in by_id[id(p)] for h in _NO_DECAY_HINTS)]
+            plain = [p for p in params if not any(p is d for d in decay)]
+            for kind, members in (("decay", decay), ("no_decay", plain)):
+                if members:
+                    param_groups.append({"params": members, "lr": lr, "name": f"{group_name}",
+                                         "weight_decay": self.train_config.weight_decay
+                                         if kind == "decay" else 0.0})
+        if not param_groups:
+            raise ValueError(f"no trainable parameters in groups {groups}")
+        return torch.optim.AdamW(param_groups, betas=(0.9, 0.98))
+
+    def _train_epoch(self, stage: str, active: list[str], optimizer: torch.optim.Optimizer,
+                     scheduler: torch.optim.lr_scheduler.LambdaLR, generator: torch.Generator,
+                     description: str) -> dict[str, Any]:
+        self.model.train()
+        sums: dict[str, float] = {}
+        grad_norms: list[float] = []
+        targets = batches = 0
+        started = time.perf_counter()
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        bar = tqdm(total=len(self.batches), desc=description, leave=False, unit="batch",
+                   disable=not (self.progress and self.is_main), dynamic_ncols=True)
+        for batch in self.batches.epoch(generator):
+            if self.distributed is not None:
+                batch = self.distributed.shard(batch)
+            batch = batch.to(self.device)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+                losses = compute_losses(self.model, batch, stage, self.train_config, active,
+                                        generator)
+            optimizer.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            if self.distributed is not None:
+                self.distributed.all_reduce_gradients(params)
+            norm = torch.nn.utils.clip_grad_norm_(
+                params, self.train_config.grad_clip or float("inf"))
+            grad_norms.append(float(norm))
+            optimizer.step()
+            scheduler.step()
+            after_step = getattr(self.model, "after_optimizer_step", None)
+            if after_step is not None:
+                after_step(batch)
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+            batches += 1
+            targets += batch.num_targets
+            elapsed = time.perf_counter() - started
+            bar.update(1)
+            bar.set_postfix(loss=f"{sums['loss'] / batches:.4f}",
+                            targets_per_s=f"{targets / max(elapsed, 1e-9):.0f}")
+        bar.close()
+        seconds = time.perf_counter() - started
+        return {"losses": {k: v / max(batches, 1) for k, v in sums.items()},
+                "batches": batches, "targets": targets, "train_seconds": seconds,
+                "grad_norm": float(np.mean(grad_norms)) if grad_norms else 0.0,
+                "grad_norm_max": float(np.max(grad_norms)) if grad_norms else 0.0,
+                "lr": {g["name"]: g["lr"] for g in optimizer.param_groups}}
+
+    # ----------------------------------------------------------------- persistence
+    def _save_last(self, state: StageState, optimizer: torch.optim.Optimizer,
+                   scheduler: Any, alternation: AlternatingScheduler | None) -> None:
+        if not self.is_main:
+            return
+        save_checkpoint(self.checkpoints / "last.pt", {
+            "signature": self.signature, "model": self.model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "alternation": alternation.state_dict() if alternation else None,
+            "state": state.__dict__})
+
+    def _save_model(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        if self.is_main:
+            save_checkpoint(path, {"signature": self.signature, "model": self.model.state_dict(),
+                                   **(extra or {})})
+
+    def _restore(self) -> tuple[StageState, dict[str, Any] | None]:
+        path = self.checkpoints / "last.pt"
+        if not path.exists():
+            log.info("no checkpoint in %s: starting from scratch", self.checkpoints)
+            return StageState(), None
+        payload = load_checkpoint(path, self.signature)
+        self.model.load_state_dict(payload["model"])
+        state = StageState(**payload["state"])
+        self._truncate_metrics(state)
+        log.info("resuming stage %d after epoch %d", state.stage_index, state.epoch)
+        return state, payload
+
+    def _truncate_metrics(self, state: StageState) -> None:
+        """Drop log lines of epochs after the checkpoint (a kill can leave one more)."""
+        if not self.metrics_path.exists() or not self.is_main:
+            return
+        kept = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            if (row["stage_index"], row["epoch"]) < (state.stage_index, state.epoch):
+                kept.append(line)
+        self.metrics_path.write_text("".join(k + "\n" for k in kept), encoding="utf-8")
+
+    def _log_epoch(self, row: dict[str, Any]) -> None:
+        if not self.is_main:
+            return
+        with self.metrics_path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(row) + "\n")
+        if self.writer is not None:
+            step = row["global_epoch"]
+            for key, value in row["losses"].items():
+                self.writer.add_scalar(f"loss/{key}", value, step)
+            for protocol, metrics in row["valid"].items():
+                for key, value in metrics.items():
+                    self.writer.add_scalar(f"valid_{protocol}/{key}", value, step)
+            self.writer.add_scalar("grad_norm", row["grad_norm"], step)
+
+    # ----------------------------------------------------------------- main loop
+    def fit(self, resume: bool = False) -> dict[str, Any]:
+        """Train every stage; returns per-stage summaries. The model ends at its best weights."""
+        if self.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        state, payload = self._restore() if resume else (StageState(), None)
+        if not resume and self.metrics_path.exists() and self.is_main:
+            self.metrics_path.unlink()
+        stages = self.config.resolved_stages()
+        selection = (self.config.evaluation.protocol, self.config.evaluation.metric)
+        global_epoch = sum(s["epochs"] for s in state.stage_summaries) + state.epoch
+        for stage_index, stage in enumerate(stages):
+            if stage_index < state.stage_index or state.finished:
+                continue
+            best_path = self.checkpoints / f"best_{stage}.pt"
+            groups = self.model.stage_groups(stage)
+            optimizer = self._optimizer(groups)
+            total_steps = self.train_config.epochs_per_stage * len(self.batches)
+            scheduler = warmup_schedule(optimizer, self.train_config.warmup_steps, total_steps,
+                                        self.train_config.schedule)
+            alternation = None
+            if stage == "joint_finetune" and len(groups) > 1:
+                alternation = AlternatingScheduler(
+                    groups, self.train_config.use_adaptive_alternating,
+                    self.train_config.adaptive_switch_threshold,
+                    self.train_config.adaptive_min_steps, self.train_config.alternate_every)
+            if payload is not None and stage_index == state.stage_index and state.epoch > 0:
+                optimizer.load_state_dict(payload["optimizer"])
+                scheduler.load_state_dict(payload["scheduler"])
+                if alternation and payload.get("alternation"):
+                    alternation.load_state_dict(payload["alternation"])
+            payload = None
+            on_stage = getattr(self.model, "on_stage_start", None)
+            if on_stage is not None:
+                on_stage(stage)
+            while state.epoch < self.train_config.epochs_per_stage and not state.stage_done:
+                epoch = state.epoch
+                generator = seed_everything(self.train_config.seed, stage_index, epoch)
+                active = [alternation.current] if alternation else groups
+                for group_name, params in self.model.parameter_groups().items():
+                    for p in params:
+                        p.requires_grad_(group_name in active)
+                on_epoch = getattr(self.model, "on_epoch_start", None)
+                if on_epoch is not None:
+                    on_epoch()
+                started = time.perf_counter()
+                stats = self._train_epoch(stage, active, optimizer, scheduler, generator,
+                                          f"{stage} {epoch + 1}/{self.train_config.epochs_per_stage}")
+                switched = False
+                if alternation is not None:
+                    trained_loss = stats["losses"].get(alternation.current, stats["losses"]["loss"])
+                    switched = alternation.step(trained_loss)
+                eval_started = time.perf_counter()
+                valid = self.evaluator.evaluate(self.model, "valid", self.device).metrics
+                eval_seconds = time.perf_counter() - eval_started
+                metric = valid[selection[0]][selection[1]]
+                improved = metric > state.best_metric
+                if improved:
+                    state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch, 0
+                    self._save_model(best_path, {"stage": stage, "epoch": epoch})
+                else:
+                    state.bad_epochs += 1
+                state.epoch += 1
+                state.train_seconds += stats["train_seconds"]
+                extra = getattr(self.model, "epoch_statistics", lambda: {})()
+                row = {"stage": stage, "stage_index": stage_index, "epoch": epoch,
+                       "global_epoch": global_epoch, "trained": active,
+                       "switch_count": alternation.switch_count if alternation else 0,
+                       "switched": switched, **stats, "valid": valid,
+                       "eval_seconds": eval_seconds,
+                       "seconds": time.perf_counter() - started, "best": improved,
+                       "selection": f"{selection[0]} {selection[1]}", **extra}
+                if not math.isfinite(stats["losses"]["loss"]):
+                    row["non_finite_loss"] = True
+                self._log_epoch(row)
+                global_epoch += 1
+                log.info("%s epoch %d: loss %.4f | valid %s %s %.4f (full ndcg@10 %.4f) | "
+                         "%.2fs%s", stage, epoch + 1, stats["losses"]["loss"], selection[0],
+                         selection[1], metric, valid["full"]["ndcg@10"], row["seconds"],
+                         " *" if improved else "")
+                stop = state.bad_epochs >= self.train_config.patience or not math.isfinite(
+                    stats["losses"]["loss"])
+                state.stage_done = stop
+                self._save_last(state, optimizer, scheduler, alternation)
+                if stop:
+                    break
+            if best_path.exists():
+                best = load_checkpoint(best_path, self.signature)
+                self.model.load_state_dict(best["model"])
+            state.stage_summaries.append({"stage": stage, "best_epoch": state.best_epoch,
+                                          "best_metric": state.best_metric, "epochs": state.epoch})
+            state.stage_index = stage_index + 1
+            state.epoch, state.best_metric, state.best_epoch, state.bad_epochs = 0, -math.inf, -1, 0
+            state.stage_done = False
+            self._save_last(state, optimizer, scheduler, None)
+        state.finished = True
+        self._save_model(self.checkpoints / "final.pt")
+        return {"stages": state.stage_summaries, "train_seconds": state.train_seconds}

@@ -1,0 +1,50 @@
+import pytest
+
+from ur4rec.config import config_from_dict, load_config
+from ur4rec.errors import ConfigError
+
+
+def test_unknown_key_names_file_and_closest_key(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("model: sasrec\nsasrec:\n  hiden_dim: 32\n")
+    with pytest.raises(ConfigError, match=r"c.yaml: unknown key 'sasrec.hiden_dim'.*hidden_dim"):
+        load_config(path)
+
+
+def test_wrong_type_and_range_are_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  sasrec_lr: -0.1\n")
+    with pytest.raises(ConfigError, match=r"training.sasrec_lr.*greater than 0"):
+        load_config(path)
+    path.write_text("sasrec:\n  max_seq_len: 0\n")
+    with pytest.raises(ConfigError, match=r"sasrec.max_seq_len"):
+        load_config(path)
+    path.write_text("training:\n  batch_size: many\n")
+    with pytest.raises(ConfigError, match=r"training.batch_size.*'many'"):
+        load_config(path)
+
+
+def test_prototype_flat_keys_map_to_sections():
+    config = config_from_dict({"sasrec_hidden_dim": 128, "sasrec_lr": 0.001,
+                               "update_trigger": "DRIFT_THRESHOLD", "num_items": 1659,
+                               "stages": ["pretrain_sasrec", "joint_finetune"]})
+    assert config.sasrec.hidden_dim == 128
+    assert config.training.sasrec_lr == 0.001
+    assert config.memory.update_trigger.value == "DRIFT_THRESHOLD"
+    assert config.training.stages == ["pretrain_sasrec", "joint_finetune"]
+
+
+def test_stage_names_and_order_are_checked():
+    with pytest.raises(ConfigError, match="pretrain_sasrec"):
+        config_from_dict({"stages": ["pretrain_sasrek"]})
+    with pytest.raises(ConfigError, match="in that order"):
+        config_from_dict({"stages": ["joint_finetune", "pretrain_sasrec"]})
+
+
+def test_overrides_win_and_unknown_override_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  patience: 3\n")
+    assert load_config(path, {"training.patience": 7}).training.patience == 7
+    assert load_config(path, {"patience": 9}).training.patience == 9
+    with pytest.raises(ConfigError, match="command line: unknown key 'training.patienc'"):
+        load_config(path, {"training.patienc": 1})
