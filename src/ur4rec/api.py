@@ -46,13 +46,23 @@ def prepare_data(config: RunConfig, data_dir: Path | None = None) -> PreparedDat
     return prepare_dataset(config.data, data_dir or default_prepared_dir(config.data))
 
 
-def _texts_for(config: RunConfig, data: PreparedData, run_dir: Path,
-               llm_data_dir: Path | None) -> Any:
+def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
+                  llm_data_dir: Path | None) -> tuple[dict[str, Any] | None, Any]:
+    """Text (and image) vectors for the text models: a summary for the logs, and the inputs."""
     if config.model not in ("retriever", "ur4rec"):
-        return None
+        return None, None
+    from ur4rec.models.ur4rec import TextInputs
     from ur4rec.text.pipeline import texts_for_run  # the text stack loads only when needed
 
-    return texts_for_run(config, data, run_dir, llm_data_dir)
+    texts = texts_for_run(config, data, run_dir, llm_data_dir)
+    summary = texts.describe()
+    image = None
+    if config.retriever.image_features is not None:
+        from ur4rec.data.features import load_item_features
+
+        image, counts = load_item_features(config.retriever.image_features, data)
+        summary["image_features"] = {"path": str(config.retriever.image_features), **counts}
+    return summary, TextInputs(texts.user_vectors, texts.item_vectors, image)
 
 
 def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: bool = False,
@@ -82,10 +92,11 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
         torch.set_num_threads(max(1, torch.get_num_threads()))
     seed_everything(config.training.seed)
     texts_started = time.perf_counter()
-    texts = _texts_for(config, data, run_dir, Path(llm_data_dir) if llm_data_dir else None)
+    texts, inputs = _model_inputs(config, data, run_dir,
+                                  Path(llm_data_dir) if llm_data_dir else None)
     texts_s = time.perf_counter() - texts_started
     seed_everything(config.training.seed)
-    model = build_model(config, data, texts)
+    model = build_model(config, data, inputs)
     evaluator = Evaluator(data, config.evaluation)
     info = _run_info(config, data, model, texts)
     if is_main:
@@ -165,8 +176,8 @@ def _after_training(run_dir: Path) -> None:
         log.warning("plots skipped: %s", error)
 
 
-def _run_info(config: RunConfig, data: PreparedData, model: Recommender, texts: Any
-              ) -> dict[str, Any]:
+def _run_info(config: RunConfig, data: PreparedData, model: Recommender,
+              texts: dict[str, Any] | None) -> dict[str, Any]:
     parameters = count_parameters(model)
     info = {
         "ur4rec_version": __version__, "model": config.model, "name": config.name,
@@ -180,7 +191,7 @@ def _run_info(config: RunConfig, data: PreparedData, model: Recommender, texts: 
                     "torch": torch.__version__, "threads": torch.get_num_threads()},
     }
     if texts is not None:
-        info["texts"] = texts.describe()
+        info["texts"] = texts
     return info
 
 
@@ -230,8 +241,8 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     if info_path.exists():
         prepared = json.loads(info_path.read_text(encoding="utf-8")).get("prepared_dir")
     data = prepare_data(config, Path(prepared) if prepared and Path(prepared).exists() else None)
-    texts = _texts_for(config, data, run_dir, None)
-    model = build_model(config, data, texts)
+    _, inputs = _model_inputs(config, data, run_dir, None)
+    model = build_model(config, data, inputs)
     payload = load_checkpoint(run_dir / "checkpoints" / "final.pt",
                               model_signature(model, config.model, data.num_users,
                                               data.num_items))

@@ -18,8 +18,8 @@ for _name in PARTS:
     try:
         _module = importlib.import_module(_name)
     except ModuleNotFoundError as _error:
-        if _error.name != _name:  # a real missing dependency inside the part: surface it
+        if not _error.name or not _name.startswith(_error.name):  # a dependency is missing
             raise
-        continue
+        continue  # the part is not installed in this tree
     REGISTRARS.append(_module.register)
     COMMANDS.update(_module.COMMANDS)

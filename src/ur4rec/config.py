@@ -56,6 +56,7 @@ class SASRecConfig(_Section):
     num_heads: int = Field(default=1, ge=1)
     dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
     max_seq_len: int = Field(default=200, ge=1)
+    positions: Literal["recency", "absolute"] = "recency"
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecConfig:
@@ -80,6 +81,8 @@ class RetrieverConfig(_Section):
     temperature: float = Field(default=0.1, gt=0.0)
     learn_temperature: bool = True
     history_len: int = Field(default=50, ge=1)
+    train_positions: int = Field(default=8, ge=1)
+    single_expert: bool = False
     image_features: Path | None = None
 
     @model_validator(mode="after")
@@ -191,7 +194,6 @@ class TrainingConfig(_Section):
     adaptive_min_steps: int = Field(default=2, ge=1)
     alternate_every: int = Field(default=1, ge=1)
     use_uncertainty_weighting: bool = False
-    eval_every: int = Field(default=1, ge=1)
 
     @field_validator("stages")
     @classmethod

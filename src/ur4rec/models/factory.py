@@ -11,8 +11,8 @@ from ur4rec.models.baselines import PopularityRecommender, RandomRecommender
 from ur4rec.models.sasrec import SASRec
 
 
-def build_model(config: RunConfig, data: PreparedData, texts: Any = None) -> Recommender:
-    """``config.model`` → a fresh model; ``texts`` carries encoded text for the text models."""
+def build_model(config: RunConfig, data: PreparedData, inputs: Any = None) -> Recommender:
+    """``config.model`` → a fresh model; ``inputs`` (:class:`TextInputs`) feeds the text models."""
     if config.model == "random":
         return RandomRecommender(data.num_items, config.training.seed)
     if config.model == "pop":
@@ -21,7 +21,7 @@ def build_model(config: RunConfig, data: PreparedData, texts: Any = None) -> Rec
         return SASRec(data.num_items, config.sasrec)
     from ur4rec.models.ur4rec import build_ur4rec  # text models need the text stack
 
-    return build_ur4rec(config, data, texts)
+    return build_ur4rec(config, data, inputs)
 
 
 def count_parameters(model: Recommender) -> int:

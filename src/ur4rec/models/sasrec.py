@@ -56,7 +56,10 @@ class Block(nn.Module):
 class SASRecEncoder(nn.Module):
     """Right-padded item sequence ``[B, L]`` → hidden states ``[B, L, D]``.
 
-    Positions count from the oldest item in the window. ``item_emb`` is shared with scoring.
+    ``positions: recency`` (default) numbers items by their distance from the newest one, so the
+    position that predicts the next item always carries the same embedding (what a left-padded
+    SASRec does implicitly); ``absolute`` numbers them from the oldest item in the window.
+    ``item_emb`` is shared with scoring.
     """
 
     def __init__(self, num_items: int, config: SASRecConfig) -> None:
@@ -77,7 +80,10 @@ class SASRecEncoder(nn.Module):
         if seq.shape[1] > self.config.max_seq_len:
             raise ValueError(f"sequence of length {seq.shape[1]} exceeds sasrec.max_seq_len "
                              f"{self.config.max_seq_len}")
-        positions = torch.arange(seq.shape[1], device=seq.device)
+        positions = torch.arange(seq.shape[1], device=seq.device).unsqueeze(0)
+        if self.config.positions == "recency":
+            lengths = (seq > 0).sum(dim=1, keepdim=True)
+            positions = (lengths - 1 - positions).clamp(min=0)
         x = self.item_emb(seq) * math.sqrt(self.config.hidden_dim) + self.pos_emb(positions)
         x = self.emb_drop(x)
         for block in self.blocks:

@@ -1,19 +1,34 @@
-"""What each model is trained to minimise, per stage; returns the loss and its logged parts."""
+"""What each model is trained to minimise, per stage; returns the loss and its logged parts.
+
+UR4Rec's components:
+
+- ``sasrec``: SASRec's next-item loss at every position of the training prefix;
+- ``retrieval``: the retriever's softmax over the catalogue at the last
+  ``retriever.train_positions`` positions of each user (each target predicted only from the
+  items before it);
+- ``fused``: the softmax of the fused scores at those same positions.
+
+Per stage: ``pretrain_sasrec`` → sasrec; ``pretrain_retriever`` → retrieval; ``joint_finetune``
+→ fused + the loss of the module trained this epoch; ``end_to_end`` → all three, summed or, with
+``use_uncertainty_weighting``, as Σ exp(−s_i)·L_i + s_i with learned log-variances s_i
+(Kendall et al., 2018).
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ur4rec.config import TrainingConfig
 from ur4rec.models.sasrec import SASRec
+from ur4rec.models.ur4rec import LOSS_COMPONENTS, UR4Rec
 from ur4rec.training.batches import TrainBatch
 from ur4rec.training.losses import next_item_loss, sample_negatives
 
 
-def sequence_loss(model: SASRec, batch: TrainBatch, kind: str, num_negatives: int,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: str,
+                  num_negatives: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """SASRec's next-item loss at every position that has a target (seq-to-seq)."""
-    hidden = model.encoder(batch.inputs)
     present = batch.targets > 0
     negatives = None
     if kind != "ce":
@@ -24,18 +39,66 @@ def sequence_loss(model: SASRec, batch: TrainBatch, kind: str, num_negatives: in
                           negatives)
 
 
+def last_positions(targets: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last ``count`` target positions of each right-padded row ``[B, count]`` and a mask of
+    which exist (short rows have fewer)."""
+    lengths = (targets > 0).sum(dim=1, keepdim=True)
+    positions = lengths - 1 - torch.arange(count, device=targets.device).flip(0).unsqueeze(0)
+    return positions.clamp(min=0), positions >= 0
+
+
+def _softmax_loss(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor
+                  ) -> torch.Tensor:
+    """Cross-entropy of ``[B, P, N]`` scores over real items for ``targets`` (1-based)."""
+    return F.cross_entropy(scores[valid], targets[valid] - 1)
+
+
+def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: TrainingConfig,
+                  active: list[str], generator: torch.Generator | None = None
+                  ) -> dict[str, torch.Tensor]:
+    needs_fused = stage in ("joint_finetune", "end_to_end") and model.sasrec is not None
+    wants = {"sasrec": stage == "pretrain_sasrec" or needs_fused,
+             "retrieval": stage == "pretrain_retriever" or needs_fused or model.sasrec is None}
+    positions, valid = last_positions(batch.targets, model.train_positions)
+    rows = torch.arange(len(positions), device=positions.device).unsqueeze(1)
+    targets = batch.targets[rows, positions]
+    valid &= targets > 0
+    need = "fused" if needs_fused else ("sasrec" if not wants["retrieval"] else "retriever")
+    scores = model.branch_scores(batch.users, batch.inputs, positions,
+                                 interactions=(batch.targets > 0).sum(dim=1), need=need)
+    losses: dict[str, torch.Tensor] = {}
+    if wants["sasrec"]:
+        losses["sasrec"] = sequence_loss(model.sasrec, scores["sasrec_hidden"], batch,
+                                         config.loss, config.num_negatives, generator)
+    if wants["retrieval"]:
+        losses["retrieval"] = _softmax_loss(scores["retriever"], targets, valid)
+    if needs_fused:
+        losses["fused"] = _softmax_loss(scores["fused"], targets, valid)
+    if stage == "joint_finetune":
+        trained = "sasrec" if active == ["sasrec"] else "retrieval"
+        objective_parts = ["fused", trained] if len(active) == 1 else list(losses)
+    else:
+        objective_parts = list(losses)
+    if config.use_uncertainty_weighting and len(objective_parts) > 1:
+        log_vars = dict(zip(LOSS_COMPONENTS, model.loss_log_vars, strict=True))
+        objective = sum(torch.exp(-log_vars[k]) * losses[k] + log_vars[k]
+                        for k in objective_parts)
+    else:
+        objective = sum(losses[k] for k in objective_parts)
+    return {"loss": objective, **{k: v.detach() for k, v in losses.items()}}
+
+
 def compute_losses(model: torch.nn.Module, batch: TrainBatch, stage: str,
                    config: TrainingConfig, active: list[str],
                    generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
     """``{"loss": objective, <component>: detached value, …}`` for one batch.
 
-    ``active`` names the parameter groups being trained this epoch (alternating stages train one
-    at a time); models with several branches use it to pick the objective.
+    ``active`` names the parameter groups trained this epoch (alternating stages train one).
     """
     if isinstance(model, SASRec):
-        loss = sequence_loss(model, batch, config.loss, config.num_negatives, generator)
+        loss = sequence_loss(model, model.encoder(batch.inputs), batch, config.loss,
+                             config.num_negatives, generator)
         return {"loss": loss, "sasrec": loss.detach()}
-    objective = getattr(model, "objective", None)
-    if objective is None:
-        raise TypeError(f"{type(model).__name__} has no training objective")
-    return objective(batch, stage, config, active, generator)
+    if isinstance(model, UR4Rec):
+        return ur4rec_losses(model, batch, stage, config, active, generator)
+    raise TypeError(f"{type(model).__name__} has no training objective")

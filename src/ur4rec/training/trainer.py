@@ -271,7 +271,9 @@ class Trainer:
                                           f"{stage} {epoch + 1}/{self.train_config.epochs_per_stage}")
                 switched = False
                 if alternation is not None:
-                    trained_loss = stats["losses"].get(alternation.current, stats["losses"]["loss"])
+                    component = {"retriever": "retrieval"}.get(alternation.current,
+                                                               alternation.current)
+                    trained_loss = stats["losses"].get(component, stats["losses"]["loss"])
                     switched = alternation.step(trained_loss)
                 eval_started = time.perf_counter()
                 valid = self.evaluator.evaluate(self.model, "valid", self.device).metrics

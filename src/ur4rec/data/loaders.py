@@ -1,0 +1,205 @@
+"""Readers for user-supplied files: CSV/TSV/Parquet with named columns, and RecBole atomic files.
+
+Each returns a :class:`RawDataset`; every problem is a :class:`DataError` naming the file, the
+column or the row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ur4rec.config import ColumnNames
+from ur4rec.data.canonical import ITEM_COLUMNS, KG_COLUMNS, RawDataset, split_title_year
+from ur4rec.errors import DataError
+
+_SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".parquet": "parquet",
+                   ".inter": "recbole", ".dat": "dat"}
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        if list(path.glob("*.inter")):
+            return "recbole"
+        raise DataError(f"{path} is a folder without a RecBole .inter file; name a file instead")
+    for suffix in reversed(path.suffixes):
+        if suffix.lower() in _SUFFIX_FORMATS:
+            return _SUFFIX_FORMATS[suffix.lower()]
+    raise DataError(
+        f"cannot tell the format of {path} from its name; set data.format to csv, tsv, parquet "
+        "or recbole"
+    )
+
+
+def read_table(path: Path, fmt: str) -> pd.DataFrame:
+    """Read a whole table as given; strings stay strings so ids keep their spelling."""
+    if not path.exists():
+        raise DataError(f"data file {path} does not exist")
+    try:
+        if path.stat().st_size == 0:
+            raise DataError(f"data file {path} is empty")
+        if fmt == "parquet":
+            frame = pd.read_parquet(path)
+        elif fmt == "dat":  # MovieLens-1M style: user::item::rating::timestamp, no header
+            frame = pd.read_csv(path, sep="::", engine="python", header=None, dtype=str,
+                                encoding="latin-1")
+        else:
+            frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str,
+                                keep_default_na=False, encoding_errors="replace")
+    except DataError:
+        raise
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise DataError(f"data file {path} cannot be read as {fmt}: {error}") from None
+    if frame.empty:
+        raise DataError(f"data file {path} has no rows")
+    return frame
+
+
+def _numeric_column(frame: pd.DataFrame, column: str, path: Path, what: str) -> np.ndarray:
+    values = pd.to_numeric(frame[column], errors="coerce")
+    bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
+    missing = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+    if bad.any() or missing.any():
+        row = int(np.flatnonzero((bad | missing).to_numpy())[0])
+        if what == "timestamp":
+            parsed = pd.to_datetime(frame[column], errors="coerce", utc=True, format="ISO8601")
+            if not parsed.isna().any():
+                epoch = pd.Timestamp(0, tz="UTC")
+                return ((parsed - epoch) // pd.Timedelta(seconds=1)).to_numpy(dtype=np.int64)
+        raise DataError(
+            f"{path}: column {column!r} row {row + 2} (line in file) has {frame[column].iloc[row]!r}, "
+            f"expected a number ({what})"
+        )
+    return values.to_numpy()
+
+
+def interactions_from_frame(frame: pd.DataFrame, columns: ColumnNames, path: Path) -> pd.DataFrame:
+    """Pick and type the user/item/timestamp[/rating] columns the user named."""
+    wanted = {"user": columns.user, "item": columns.item, "timestamp": columns.timestamp}
+    if columns.rating:
+        wanted["rating"] = columns.rating
+    for role, name in wanted.items():
+        if name not in frame.columns:
+            raise DataError(
+                f"{path}: no column {name!r} for the {role} (set data.columns.{role}); "
+                f"columns present: {', '.join(map(str, frame.columns))}"
+            )
+    timestamps = _numeric_column(frame, columns.timestamp, path, "timestamp")
+    if not np.all(np.isfinite(timestamps.astype(np.float64))):
+        raise DataError(f"{path}: column {columns.timestamp!r} has non-finite timestamps")
+    ratings = (
+        _numeric_column(frame, columns.rating, path, "rating").astype(np.float64)
+        if columns.rating
+        else np.full(len(frame), np.nan)
+    )
+    return pd.DataFrame({
+        "user": frame[columns.user].astype(str).str.strip().to_numpy(),
+        "item": frame[columns.item].astype(str).str.strip().to_numpy(),
+        "timestamp": timestamps.astype(np.int64),
+        "rating": ratings,
+    })
+
+
+def load_table_dataset(path: Path, fmt: str, columns: ColumnNames, name: str,
+                       item_metadata: Path | None = None) -> RawDataset:
+    """A CSV/TSV/Parquet/.dat interaction file, plus an optional item-metadata table."""
+    frame = read_table(path, fmt)
+    if fmt == "dat":
+        frame.columns = ["user_id", "item_id", "rating", "timestamp"][: len(frame.columns)]
+    interactions = interactions_from_frame(frame, columns, path)
+    items = load_item_metadata(item_metadata) if item_metadata else _empty_items()
+    return RawDataset(name=name, interactions=interactions, items=items, source=str(path))
+
+
+def _empty_items() -> pd.DataFrame:
+    return pd.DataFrame(columns=ITEM_COLUMNS)
+
+
+def load_item_metadata(path: Path) -> pd.DataFrame:
+    """An item table with an id column and any of title / year / genres (``|`` or space split)."""
+    fmt = detect_format(path)
+    frame = read_table(path, "tsv" if fmt == "recbole" else fmt)
+    return items_from_frame(_strip_recbole_types(frame), path)
+
+
+def _strip_recbole_types(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.rename(columns=lambda name: str(name).split(":", 1)[0])
+
+
+def _pick(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    lowered = {str(column).lower(): column for column in frame.columns}
+    return next((lowered[name] for name in names if name in lowered), None)
+
+
+def items_from_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    id_column = _pick(frame, ("item", "item_id", "movie_id", "itemid", "id", "asin"))
+    if id_column is None:
+        raise DataError(f"{path}: item metadata needs an id column (item_id, movie_id or item)")
+    title_column = _pick(frame, ("title", "movie_title", "name"))
+    year_column = _pick(frame, ("year", "release_year"))
+    genre_column = _pick(frame, ("genres", "genre", "class", "categories"))
+    rows = []
+    for record in frame.to_dict("records"):
+        title, year = split_title_year(record[title_column]) if title_column else (None, None)
+        if year_column and str(record[year_column]).strip().isdigit():
+            year = int(str(record[year_column]).strip())
+        genres: list[str] = []
+        if genre_column and isinstance(record[genre_column], str):
+            text = record[genre_column]
+            genres = [g for g in (text.split("|") if "|" in text else text.split()) if g
+                      and g.lower() != "unknown"]
+        rows.append((str(record[id_column]).strip(), title, year, genres))
+    items = pd.DataFrame(rows, columns=ITEM_COLUMNS)
+    items["year"] = items["year"].astype("Int64")
+    return items
+
+
+def load_recbole_dataset(folder: Path, name: str | None = None) -> RawDataset:
+    """RecBole atomic files: ``<name>.inter`` (+ ``.item``, ``.user``, ``.kg`` + ``.link``)."""
+    if folder.is_file():
+        folder, stem = folder.parent, folder.stem
+    else:
+        inters = sorted(folder.glob("*.inter"))
+        if not inters:
+            raise DataError(f"{folder}: no RecBole .inter file")
+        stem = inters[0].stem
+    inter_path = folder / f"{stem}.inter"
+    frame = _strip_recbole_types(read_table(inter_path, "tsv"))
+    columns = ColumnNames(
+        user=_pick(frame, ("user_id", "user")) or "user_id",
+        item=_pick(frame, ("item_id", "item")) or "item_id",
+        timestamp=_pick(frame, ("timestamp", "time")) or "timestamp",
+        rating=_pick(frame, ("rating",)),
+    )
+    interactions = interactions_from_frame(frame, columns, inter_path)
+    item_path = folder / f"{stem}.item"
+    items = items_from_frame(_strip_recbole_types(read_table(item_path, "tsv")), item_path) \
+        if item_path.exists() else _empty_items()
+    user_path = folder / f"{stem}.user"
+    users = pd.DataFrame(columns=["user"])
+    if user_path.exists():
+        users = _strip_recbole_types(read_table(user_path, "tsv"))
+        users = users.rename(columns={_pick(users, ("user_id", "user")): "user"})
+    kg = load_recbole_kg(folder / f"{stem}.kg", folder / f"{stem}.link")
+    return RawDataset(name=name or stem, interactions=interactions, items=items, kg=kg,
+                      users=users, source=str(folder))
+
+
+def load_recbole_kg(kg_path: Path, link_path: Path) -> pd.DataFrame:
+    """Keep the facts about linked items (``film.film.<relation>``) as (item, relation, entity)."""
+    if not (kg_path.exists() and link_path.exists()):
+        return pd.DataFrame(columns=KG_COLUMNS)
+    link = _strip_recbole_types(read_table(link_path, "tsv"))
+    kg = _strip_recbole_types(read_table(kg_path, "tsv"))
+    entity_to_item = dict(zip(link["entity_id"], link["item_id"].astype(str).str.strip(), strict=True))
+    kg = kg[kg["relation_id"].str.startswith("film.film.") & kg["head_id"].isin(entity_to_item)]
+    facts = pd.DataFrame({
+        "item": kg["head_id"].map(entity_to_item).to_numpy(),
+        "relation": kg["relation_id"].str.rsplit(".", n=1).str[-1].to_numpy(),
+        # a fact pointing at another linked film (sequel/prequel) names that item
+        "entity": kg["tail_id"].map(lambda e: f"item:{entity_to_item[e]}" if e in entity_to_item
+                                    else e).to_numpy(),
+    })
+    return facts.reset_index(drop=True)

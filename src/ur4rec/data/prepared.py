@@ -1,0 +1,295 @@
+"""A prepared dataset on disk: filtered, indexed, split, with its fixed evaluation candidates.
+
+Layout of a prepared folder::
+
+    meta.json            name, settings, fingerprint, counts, checksums, split rule
+    interactions.parquet user_idx, item_idx, timestamp, rating — chronological per user
+    users.parquet        user_idx, user (original id), attributes
+    items.parquet        item_idx, item (original id), title, year, genres
+    kg.parquet           item_idx, relation, entity (knowledge-graph facts, if any)
+    candidates.npz       valid, test: [users, num_candidates] item indices, target in column 0
+
+Item indices run 1..num_items (0 is padding); user indices 0..num_users-1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ur4rec.config import DataConfig
+from ur4rec.data.cache import cache_root
+from ur4rec.data.canonical import RawDataset
+from ur4rec.data.filters import filter_interactions
+from ur4rec.data.loaders import detect_format, load_recbole_dataset, load_table_dataset
+from ur4rec.data.movielens import load_ml100k
+from ur4rec.data.split import draw_candidates, order_chronologically, user_sequences
+from ur4rec.errors import DataError
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+SPLIT_RULE = ("chronological leave-one-out per user: sort by timestamp, ties keep source file "
+              "order (stable); last item = test, second-to-last = validation, rest = training")
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "ml-100k": {"source": "ml-100k", "min_rating": None, "min_user_interactions": 3,
+                "min_item_interactions": 1},
+    "ml-100k-seed": {"source": "ml-100k", "min_rating": 4.0, "min_user_interactions": 5,
+                     "min_item_interactions": 1},
+}
+_PRESET_FIELDS = ("min_rating", "min_user_interactions", "min_item_interactions")
+
+
+def effective_settings(config: DataConfig) -> dict[str, Any]:
+    """The settings that decide the prepared data: preset values unless set explicitly."""
+    if config.dataset in PRESETS:
+        preset = PRESETS[config.dataset]
+        settings = {"source": preset["source"]}
+        for key in _PRESET_FIELDS:
+            settings[key] = getattr(config, key) if key in config.model_fields_set else preset[key]
+    elif config.path is not None:
+        settings = {"source": str(config.path.resolve()), "format": config.format,
+                    "columns": config.columns.model_dump(),
+                    "item_metadata": str(config.item_metadata) if config.item_metadata else None}
+        settings.update({key: getattr(config, key) for key in _PRESET_FIELDS})
+    else:
+        raise DataError(
+            f"unknown dataset {config.dataset!r}: use one of {', '.join(PRESETS)} or set "
+            "data.path to your own interaction file"
+        )
+    settings.update(num_candidates=config.num_candidates, candidate_seed=config.candidate_seed)
+    return settings
+
+
+def fingerprint(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def default_prepared_dir(config: DataConfig) -> Path:
+    if config.prepared_dir is not None:
+        return config.prepared_dir
+    settings = effective_settings(config)
+    return cache_root() / "prepared" / f"{config.dataset}-{fingerprint(settings)}"
+
+
+def load_raw(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
+    if settings["source"] == "ml-100k":
+        return load_ml100k()
+    path = Path(settings["source"])
+    if not path.exists():
+        raise DataError(f"data.path {path} does not exist")
+    fmt = detect_format(path) if config.format == "auto" else config.format
+    if fmt == "recbole":
+        return load_recbole_dataset(path, config.dataset)
+    return load_table_dataset(path, fmt, config.columns, config.dataset, config.item_metadata)
+
+
+@dataclass
+class PreparedData:
+    """Everything the models and the evaluator read; built by :func:`prepare_dataset`."""
+
+    name: str
+    meta: dict[str, Any]
+    interactions: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+    kg: pd.DataFrame
+    valid_candidates: np.ndarray
+    test_candidates: np.ndarray
+    folder: Path | None = None
+
+    @property
+    def num_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def num_items(self) -> int:
+        return len(self.items)
+
+    @cached_property
+    def sequences(self) -> list[np.ndarray]:
+        """Full item history per user (oldest first); test = [-1], validation = [-2]."""
+        return user_sequences(self.interactions, self.num_users)
+
+    @cached_property
+    def timestamps(self) -> list[np.ndarray]:
+        stamps = self.interactions["timestamp"].to_numpy(dtype=np.int64)
+        bounds = np.searchsorted(self.interactions["user_idx"].to_numpy(),
+                                 np.arange(self.num_users + 1))
+        return [stamps[bounds[u]:bounds[u + 1]] for u in range(self.num_users)]
+
+    @cached_property
+    def train_sequences(self) -> list[np.ndarray]:
+        return [seq[:-2] for seq in self.sequences]
+
+    @property
+    def valid_targets(self) -> np.ndarray:
+        return self.valid_candidates[:, 0]
+
+    @property
+    def test_targets(self) -> np.ndarray:
+        return self.test_candidates[:, 0]
+
+    @cached_property
+    def train_item_counts(self) -> np.ndarray:
+        """Interactions per item index in the training parts only (index 0 is padding)."""
+        counts = np.zeros(self.num_items + 1, dtype=np.int64)
+        for seq in self.train_sequences:
+            np.add.at(counts, seq, 1)
+        return counts
+
+    @cached_property
+    def user_ids(self) -> np.ndarray:
+        return self.users["user"].to_numpy()
+
+    @cached_property
+    def item_ids(self) -> np.ndarray:
+        """Original item id per index; index 0 (padding) is ``None``."""
+        return np.concatenate([[None], self.items["item"].to_numpy()])
+
+    def user_index(self, original_id: Any) -> int:
+        lookup = {str(uid): index for index, uid in enumerate(self.user_ids)}
+        if str(original_id) not in lookup:
+            raise DataError(f"user {original_id!r} is not in dataset {self.name!r}")
+        return lookup[str(original_id)]
+
+    def summary(self) -> dict[str, Any]:
+        return {"name": self.name, "users": self.num_users, "items": self.num_items,
+                "interactions": len(self.interactions)}
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.interactions.to_parquet(folder / "interactions.parquet", index=False)
+        self.users.to_parquet(folder / "users.parquet", index=False)
+        self.items.to_parquet(folder / "items.parquet", index=False)
+        self.kg.to_parquet(folder / "kg.parquet", index=False)
+        np.savez_compressed(folder / "candidates.npz", valid=self.valid_candidates,
+                            test=self.test_candidates)
+        # meta.json last: its presence marks a complete folder
+        (folder / "meta.json").write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
+        self.folder = folder
+
+    @classmethod
+    def load(cls, folder: Path) -> PreparedData:
+        meta_path = folder / "meta.json"
+        if not meta_path.is_file():
+            raise DataError(f"{folder} is not a prepared dataset (no meta.json); run "
+                            "`ur4rec data prepare`")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            with np.load(folder / "candidates.npz") as arrays:
+                valid, test = arrays["valid"], arrays["test"]
+            data = cls(
+                name=meta["name"], meta=meta,
+                interactions=pd.read_parquet(folder / "interactions.parquet"),
+                users=pd.read_parquet(folder / "users.parquet"),
+                items=pd.read_parquet(folder / "items.parquet"),
+                kg=pd.read_parquet(folder / "kg.parquet"),
+                valid_candidates=valid, test_candidates=test, folder=folder)
+        except (OSError, ValueError, KeyError) as error:
+            raise DataError(f"prepared dataset {folder} is unreadable ({error}); delete it and "
+                            "prepare again") from None
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise DataError(f"prepared dataset {folder} has format {meta.get('format_version')}, "
+                            f"this ur4rec reads {FORMAT_VERSION}; delete it and prepare again")
+        if data.num_users == 0 or len(data.interactions) == 0:
+            raise DataError(f"prepared dataset {folder} is empty")
+        return data
+
+
+def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]) -> PreparedData:
+    """Filter, index, order, split and draw candidates (pure: no files written)."""
+    kept = filter_interactions(raw.interactions, settings["min_rating"],
+                               settings["min_user_interactions"],
+                               settings["min_item_interactions"], raw.source or raw.name)
+    user_codes, user_ids = pd.factorize(kept["user"], sort=False)
+    item_ids = np.array(sorted(kept["item"].unique(), key=_natural_key), dtype=object)
+    item_index = {item: index + 1 for index, item in enumerate(item_ids)}
+    frame = pd.DataFrame({
+        "user_idx": user_codes.astype(np.int64),
+        "item_idx": kept["item"].map(item_index).to_numpy(dtype=np.int64),
+        "timestamp": kept["timestamp"].to_numpy(dtype=np.int64),
+        "rating": kept["rating"].to_numpy(dtype=np.float64),
+    })
+    # users indexed by their order of first appearance after sorting ids naturally
+    order = np.array(sorted(range(len(user_ids)), key=lambda i: _natural_key(user_ids[i])),
+                     dtype=np.int64)
+    remap = np.empty_like(order)
+    remap[order] = np.arange(len(order))
+    frame["user_idx"] = remap[frame["user_idx"].to_numpy()]
+    ordered = order_chronologically(frame).drop(columns="row")
+    users = pd.DataFrame({"user_idx": np.arange(len(user_ids)),
+                          "user": np.asarray(user_ids, dtype=object)[order].astype(str)})
+    if len(raw.users.columns) > 1:
+        attributes = raw.users.assign(user=raw.users["user"].astype(str))
+        users = users.merge(attributes, on="user", how="left")
+    items = pd.DataFrame({"item_idx": np.arange(1, len(item_ids) + 1), "item": item_ids.astype(str)})
+    meta_items = raw.items.assign(item=raw.items["item"].astype(str)).drop_duplicates("item")
+    items = items.merge(meta_items, on="item", how="left")
+    items["genres"] = items["genres"].map(lambda g: list(g) if isinstance(g, list | np.ndarray)
+                                          else [])
+    kg = raw.kg.assign(item=raw.kg["item"].astype(str))
+    kg = kg[kg["item"].isin(item_index)].assign(item_idx=lambda k: k["item"].map(item_index))
+    kg["entity"] = kg["entity"].map(
+        lambda e: f"item:{item_index[e[5:]]}" if e.startswith("item:") and e[5:] in item_index
+        else e)
+    kg = kg[["item_idx", "relation", "entity"]].reset_index(drop=True)
+    sequences = user_sequences(ordered, len(users))
+    short = [u for u, seq in enumerate(sequences) if len(seq) < 3]
+    if short:
+        raise DataError(f"user {users['user'].iloc[short[0]]} has {len(sequences[short[0]])} "
+                        "interactions after filtering; leave-one-out needs ≥ 3")
+    rng = np.random.default_rng(settings["candidate_seed"])
+    try:
+        valid = draw_candidates(sequences, np.array([s[-2] for s in sequences]), len(item_ids),
+                                settings["num_candidates"], rng)
+        test = draw_candidates(sequences, np.array([s[-1] for s in sequences]), len(item_ids),
+                               settings["num_candidates"], rng)
+    except ValueError as error:
+        raise DataError(str(error)) from None
+    meta = {
+        "format_version": FORMAT_VERSION, "name": config.dataset, "settings": settings,
+        "fingerprint": fingerprint(settings), "raw_checksum": raw.checksum(),
+        "raw_source": raw.source, "split_rule": SPLIT_RULE,
+        "counts": {"users": len(users), "items": len(items), "interactions": len(ordered)},
+        "has_kg": bool(len(kg)), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    return PreparedData(name=config.dataset, meta=meta, interactions=ordered, users=users,
+                        items=items, kg=kg, valid_candidates=valid, test_candidates=test)
+
+
+def _natural_key(value: Any) -> tuple[int, Any]:
+    text = str(value)
+    return (0, int(text)) if text.isdigit() else (1, text)
+
+
+def prepare_dataset(config: DataConfig, out: Path | None = None, force: bool = False
+                    ) -> PreparedData:
+    """Load the prepared dataset at ``out`` (default: the cache), preparing it if absent."""
+    settings = effective_settings(config)
+    folder = out or default_prepared_dir(config)
+    if (folder / "meta.json").exists() and not force:
+        data = PreparedData.load(folder)
+        if data.meta.get("fingerprint") != fingerprint(settings):
+            raise DataError(
+                f"{folder} holds dataset {data.meta.get('name')!r} prepared with other settings "
+                f"({data.meta.get('settings')}); choose another folder or pass --force"
+            )
+        return data
+    started = time.perf_counter()
+    raw = load_raw(config, settings)
+    data = build_prepared(raw, config, settings)
+    data.meta["prepare_seconds"] = round(time.perf_counter() - started, 3)
+    data.save(folder)
+    log.info("prepared %s in %s: %s", config.dataset, folder, data.meta["counts"])
+    return data

@@ -1,0 +1,114 @@
+"""Per-user memory: a state vector per user, rewritten by a GRU cell with decay when a trigger fires.
+
+The state is a buffer (saved in checkpoints); the GRU and the gate are trained because the
+update of a batch is computed inside that batch's forward pass (truncated back-propagation of
+length one) and only its detached result is stored. Everything is vectorised over the batch.
+
+Triggers (the prototype's names):
+
+- ``INTERACTION_COUNT``: once ``interaction_threshold`` training targets were seen since the last
+  update (the prototype never fired: it counted one target per user per epoch against 20);
+- ``DRIFT_THRESHOLD``: once the user's current representation moved away from the memory by a
+  cosine distance above ``drift_threshold`` (always for a user without memory);
+- ``TIME_BASED``: once ``time_threshold`` epochs passed since the last update;
+- ``EXPLICIT``: only when :meth:`UserMemory.request_update` asked for it (an application event).
+
+Memory is only written during training, from training inputs; evaluation reads it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ur4rec.config import MemoryConfig, UpdateTrigger
+
+
+class UserMemory(nn.Module):
+    """Memory for ``num_users`` users of width ``dim``."""
+
+    def __init__(self, num_users: int, dim: int, config: MemoryConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.gru = nn.GRUCell(dim, dim)
+        self.gate = nn.Linear(2 * dim, dim)
+        nn.init.constant_(self.gate.bias, -1.0)  # start mostly closed: memory earns its weight
+        self.register_buffer("state", torch.zeros(num_users, dim))
+        self.register_buffer("has_memory", torch.zeros(num_users, dtype=torch.bool))
+        self.register_buffer("since_update", torch.zeros(num_users, dtype=torch.long))
+        self.register_buffer("last_update_epoch", torch.zeros(num_users, dtype=torch.long))
+        self.register_buffer("history", torch.zeros(num_users, config.max_memory_size, dim))
+        self.register_buffer("history_size", torch.zeros(num_users, dtype=torch.long))
+        self.register_buffer("explicit", torch.zeros(num_users, dtype=torch.bool))
+        self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
+        self.updates_this_epoch = 0
+
+    def request_update(self, users: torch.Tensor) -> None:
+        """Mark users whose memory must be rewritten at their next training step."""
+        self.explicit[users] = True
+
+    def start_epoch(self) -> None:
+        self.epoch += 1
+        self.updates_this_epoch = 0
+
+    def read(self, users: torch.Tensor, representation: torch.Tensor) -> torch.Tensor:
+        """Gate the stored memory into ``representation`` ``[B, D]`` (no change without memory)."""
+        memory = self.state[users] * self.has_memory[users].unsqueeze(-1)
+        return self.gated(representation, memory)
+
+    def _due(self, users: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+        trigger = self.config.update_trigger
+        if trigger == UpdateTrigger.INTERACTION_COUNT:
+            return self.since_update[users] >= self.config.interaction_threshold
+        if trigger == UpdateTrigger.DRIFT_THRESHOLD:
+            drift = 1 - F.cosine_similarity(current, self.state[users], dim=-1)
+            return ~self.has_memory[users] | (drift > self.config.drift_threshold)
+        if trigger == UpdateTrigger.TIME_BASED:
+            waited = self.epoch - self.last_update_epoch[users]
+            return ~self.has_memory[users] | (waited >= self.config.time_threshold)
+        return self.explicit[users]
+
+    def update(self, users: torch.Tensor, current: torch.Tensor, interactions: torch.Tensor
+               ) -> torch.Tensor:
+        """Count ``interactions`` ``[B]`` and rewrite the due users' memory from ``current``.
+
+        Returns the ``[B, D]`` memory to read in this forward pass: the fresh GRU output (with
+        gradient) for updated users, the stored state for the others.
+        """
+        users = users.detach()
+        self.since_update[users] += interactions.to(self.since_update.dtype)
+        due = self._due(users, current.detach())
+        previous = self.state[users] * self.config.decay_factor
+        fresh = self.gru(current, previous)
+        memory = torch.where(due.unsqueeze(-1), fresh, self.state[users])
+        if due.any():
+            chosen = users[due]
+            self.state[chosen] = fresh[due].detach().to(self.state.dtype)
+            self.has_memory[chosen] = True
+            self.since_update[chosen] = 0
+            self.last_update_epoch[chosen] = self.epoch
+            self.explicit[chosen] = False
+            slot = self.history_size[chosen] % self.config.max_memory_size
+            self.history[chosen, slot] = fresh[due].detach().to(self.history.dtype)
+            self.history_size[chosen] = torch.clamp(self.history_size[chosen] + 1,
+                                                    max=self.config.max_memory_size)
+            self.updates_this_epoch += int(due.sum())
+        has = self.has_memory[users] | due
+        return memory * has.unsqueeze(-1)
+
+    def gated(self, representation: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """``representation + gate ⊙ memory`` for memory returned by :meth:`update`."""
+        gate = torch.sigmoid(self.gate(torch.cat([representation, memory], dim=-1)))
+        return representation + gate * memory
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "trigger": self.config.update_trigger.value,
+            "users_with_memory": int(self.has_memory.sum()),
+            "updates_this_epoch": int(self.updates_this_epoch),
+            "avg_interactions_since_update": float(self.since_update.float().mean()),
+            "avg_history_size": float(self.history_size.float().mean()),
+        }

@@ -1,0 +1,179 @@
+"""The MoE preference retriever (design part 7).
+
+Each expert turns one view of the user into a ``D``-vector:
+
+- ``user_text``: the user's preference paragraph (sentence-encoder vector → trained projection);
+- ``history_text``: attention pooling over the description vectors of the recent history items;
+- ``item_id``: attention pooling over the retriever's own id embeddings of the history items;
+- ``image``: attention pooling over user-supplied image features of the history items.
+
+Learnable proxy tokens join the expert tokens in one self-attention layer that refines them;
+a router then weighs the refined experts per (user, candidate) from the candidate's key, and the
+score is the weighted cosine similarity with the candidate's representation over a learned
+temperature. Histories are pooled causally, so one pass yields the user at every position — the
+retriever trains on several targets per user without reading items after each target.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ur4rec.config import RetrieverConfig
+
+HISTORY_EXPERTS = ("history_text", "item_id", "image")
+
+
+class TextProjection(nn.Module):
+    """Frozen encoder vectors ``[*, E]`` → trained ``[*, D]`` (Linear → LayerNorm → Dropout)."""
+
+    def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, out_dim), nn.LayerNorm(out_dim),
+                                 nn.Dropout(dropout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CausalPooling(nn.Module):
+    """Attention pooling of items ``[B, L, D]`` into a user vector at every position ``[B, L, D]``.
+
+    Position ``t`` pools items ``j ≤ t`` within the last ``window`` (a learned query scores each
+    item, a learned bias per distance ``t - j`` adds recency); right padding is never visible.
+    """
+
+    def __init__(self, dim: int, window: int) -> None:
+        super().__init__()
+        self.window = window
+        self.key = nn.Linear(dim, dim)
+        self.value = nn.Linear(dim, dim)
+        self.query = nn.Parameter(torch.randn(dim) / math.sqrt(dim))
+        self.recency = nn.Parameter(torch.zeros(window))
+
+    def forward(self, items: torch.Tensor) -> torch.Tensor:
+        length = items.shape[1]
+        scores = self.key(items) @ self.query / math.sqrt(items.shape[-1])  # [B, L]
+        distance = (torch.arange(length, device=items.device).unsqueeze(1)
+                    - torch.arange(length, device=items.device).unsqueeze(0))  # t - j
+        visible = (distance >= 0) & (distance < self.window)
+        bias = self.recency[distance.clamp(0, self.window - 1)].masked_fill(~visible, -torch.inf)
+        weights = torch.softmax(scores.unsqueeze(1) + bias.unsqueeze(0), dim=-1)  # [B, L, L]
+        return weights @ self.value(items)
+
+
+class MoERetriever(nn.Module):
+    """Scores items for users from text, id and (optional) image views, mixed per candidate."""
+
+    def __init__(self, num_items: int, text_dim: int, config: RetrieverConfig,
+                 image_dim: int | None = None, single_expert: bool = False) -> None:
+        super().__init__()
+        self.config = config
+        self.experts = list(config.experts)
+        self.single_expert = single_expert
+        dim = config.output_dim
+        self.item_text = TextProjection(text_dim, dim, config.dropout)
+        self.item_id = nn.Embedding(num_items + 1, dim, padding_idx=0)
+        nn.init.normal_(self.item_id.weight, std=dim ** -0.5)
+        if "user_text" in self.experts:
+            self.user_text = TextProjection(text_dim, dim, config.dropout)
+        if "image" in self.experts:
+            if image_dim is None:
+                raise ValueError("the image expert needs image features")
+            self.item_image = TextProjection(image_dim, dim, config.dropout)
+        self.pooling = nn.ModuleDict({name: CausalPooling(dim, config.history_len)
+                                      for name in self.experts if name in HISTORY_EXPERTS})
+        self.proxies = nn.Parameter(torch.randn(config.num_proxies, dim) * 0.02)
+        self.refine = nn.TransformerEncoderLayer(dim, config.num_heads, 2 * dim, config.dropout,
+                                                 batch_first=True, norm_first=True)
+        self.router_query = nn.Linear(dim, dim)
+        self.router_key = nn.Linear(dim, dim)
+        self.router_bias = nn.Parameter(torch.zeros(len(self.experts)))
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(config.temperature)),
+                                            requires_grad=config.learn_temperature)
+        self.routing_sum = torch.zeros(len(self.experts))
+        self.routing_count = 0
+
+    # ------------------------------------------------------------------ items
+    def item_representations(self, item_text: torch.Tensor, item_image: torch.Tensor | None
+                             ) -> torch.Tensor:
+        """``[N + 1, D]`` candidate vectors: projected description + id embedding (+ image)."""
+        items = self.item_text(item_text) + self.item_id.weight
+        if "image" in self.experts and item_image is not None:
+            items = items + self.item_image(item_image)
+        return items
+
+    def _history_views(self, history: torch.Tensor, item_text: torch.Tensor,
+                       item_image: torch.Tensor | None, text_items: torch.Tensor
+                       ) -> dict[str, torch.Tensor]:
+        views = {"history_text": lambda: text_items[history],
+                 "item_id": lambda: self.item_id(history),
+                 "image": lambda: self.item_image(item_image)[history]}
+        return {name: self.pooling[name](views[name]()) for name in self.pooling}
+
+    # ------------------------------------------------------------------ users
+    def expert_tokens(self, user_text: torch.Tensor | None, history: torch.Tensor,
+                      item_text: torch.Tensor, item_image: torch.Tensor | None,
+                      positions: torch.Tensor) -> torch.Tensor:
+        """Expert tokens ``[B, P, K, D]`` at the chosen ``positions`` ``[B, P]`` (before
+        refinement). ``user_text`` ``[B, E]`` is the user's encoded preference paragraph."""
+        text_items = self.item_text(item_text) if "history_text" in self.experts else item_text
+        pooled = self._history_views(history, item_text, item_image, text_items)
+        rows = torch.arange(len(history), device=history.device).unsqueeze(1)
+        tokens = []
+        for name in self.experts:
+            if name == "user_text":
+                projected = self.user_text(user_text)
+                tokens.append(projected.unsqueeze(1).expand(-1, positions.shape[1], -1))
+            else:
+                tokens.append(pooled[name][rows, positions])
+        return torch.stack(tokens, dim=2)
+
+    def refine_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Self-attention over expert tokens plus learnable proxies ``[B, P, K, D]`` → same shape
+        (one summed token when the MoE is ablated to a single expert)."""
+        if self.single_expert:
+            tokens = tokens.sum(dim=2, keepdim=True)
+        batch, count, experts, dim = tokens.shape
+        flat = tokens.reshape(batch * count, experts, dim)
+        proxies = self.proxies.unsqueeze(0).expand(len(flat), -1, -1)
+        refined = self.refine(torch.cat([flat, proxies], dim=1))[:, :experts]
+        return refined.reshape(batch, count, experts, dim)
+
+    def score(self, tokens: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Scores ``[..., N]`` of expert tokens ``[..., K, D]`` against items ``[N, D]``."""
+        keys = self.router_key(items)  # [N, D]
+        queries = self.router_query(tokens)  # [..., K, D]
+        route_logits = queries @ keys.T / math.sqrt(items.shape[-1])  # [..., K, N]
+        if not self.single_expert:
+            route_logits = route_logits + self.router_bias[:, None]
+        weights = torch.softmax(route_logits, dim=-2)
+        similarity = F.normalize(tokens, dim=-1) @ F.normalize(items, dim=-1).T  # [..., K, N]
+        if self.training:
+            self._record_routing(weights)
+        return (weights * similarity).sum(dim=-2) / self.log_temperature.exp().clamp(min=1e-3)
+
+    def _record_routing(self, weights: torch.Tensor) -> None:
+        if self.single_expert:
+            return
+        mean = weights.detach().float().mean(dim=tuple(i for i in range(weights.ndim) if
+                                                       i != weights.ndim - 2))
+        self.routing_sum = self.routing_sum.to(mean.device) + mean
+        self.routing_count += 1
+
+    def routing_statistics(self, reset: bool = True) -> dict[str, float]:
+        """Mean router weight per expert since the last reset."""
+        if self.single_expert or not self.routing_count:
+            return {}
+        means = (self.routing_sum / self.routing_count).tolist()
+        if reset:
+            self.routing_sum = torch.zeros(len(self.experts))
+            self.routing_count = 0
+        return dict(zip(self.experts, means, strict=True))
+
+    def summary(self, tokens: torch.Tensor) -> torch.Tensor:
+        """One vector per user (mean of the refined experts) for memory and adaptive fusion."""
+        return tokens.mean(dim=-2)

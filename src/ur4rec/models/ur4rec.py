@@ -1,0 +1,171 @@
+"""UR4Rec: SASRec and the MoE retriever (with user memory), fused (design parts 7–10).
+
+``scoring`` says which scores the model returns — ``sasrec``, ``retriever`` or ``fused`` — and
+follows the stage: a pretraining stage is validated (and its best epoch chosen) on the branch
+it trains, not on a fusion with an untrained partner (the prototype's early stopping fired on
+the noise of a random retriever).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ur4rec.config import RunConfig
+from ur4rec.data.prepared import PreparedData
+from ur4rec.models.base import Recommender, UserBatch
+from ur4rec.models.fusion import ScoreFusion
+from ur4rec.models.memory import UserMemory
+from ur4rec.models.retriever import MoERetriever
+from ur4rec.models.sasrec import SASRec
+
+STAGE_SCORING = {"pretrain_sasrec": "sasrec", "pretrain_retriever": "retriever",
+                 "joint_finetune": "fused", "end_to_end": "fused"}
+LOSS_COMPONENTS = ("sasrec", "retrieval", "fused")
+
+
+@dataclass
+class TextInputs:
+    """Frozen per-user and per-item vectors the retriever reads.
+
+    ``user_text`` ``[U, E]``; ``item_text`` ``[N + 1, E]`` (row 0 padding); ``item_image``
+    ``[N + 1, F]`` or None.
+    """
+
+    user_text: np.ndarray
+    item_text: np.ndarray
+    item_image: np.ndarray | None = None
+
+
+class UR4Rec(Recommender):
+    """The fused model; ``branches`` may drop SASRec (``model: retriever``)."""
+
+    def __init__(self, num_users: int, num_items: int, config: RunConfig, inputs: TextInputs,
+                 with_sasrec: bool = True) -> None:
+        super().__init__()
+        self.num_items = num_items
+        self.config = config
+        self.max_seq_len = config.sasrec.max_seq_len
+        self.train_positions = config.retriever.train_positions
+        self.register_buffer("user_text", torch.as_tensor(inputs.user_text, dtype=torch.float32))
+        self.register_buffer("item_text", torch.as_tensor(inputs.item_text, dtype=torch.float32))
+        image = inputs.item_image
+        self.register_buffer("item_image", None if image is None else
+                             torch.as_tensor(image, dtype=torch.float32))
+        self.sasrec = SASRec(num_items, config.sasrec) if with_sasrec else None
+        self.retriever = MoERetriever(num_items, self.user_text.shape[1], config.retriever,
+                                      None if image is None else image.shape[1],
+                                      single_expert=config.retriever.single_expert)
+        dim = config.retriever.output_dim
+        self.memory = UserMemory(num_users, dim, config.memory) if config.memory.enabled else None
+        self.fusion = (ScoreFusion(config.fusion, config.sasrec.hidden_dim, dim)
+                       if with_sasrec else None)
+        self.loss_log_vars = nn.Parameter(torch.zeros(len(LOSS_COMPONENTS)),
+                                          requires_grad=config.training.use_uncertainty_weighting)
+        self.scoring = "fused" if with_sasrec else "retriever"
+
+    # ------------------------------------------------------------------ stages
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        sasrec = list(self.sasrec.parameters()) if self.sasrec is not None else []
+        ids = {id(p) for p in sasrec}
+        rest = [p for p in self.parameters() if id(p) not in ids]
+        groups = {"retriever": rest}
+        if sasrec:
+            groups = {"sasrec": sasrec, **groups}
+        return groups
+
+    def stage_groups(self, stage: str) -> list[str]:
+        if self.sasrec is None:
+            return ["retriever"]
+        return {"pretrain_sasrec": ["sasrec"], "pretrain_retriever": ["retriever"]}.get(
+            stage, ["sasrec", "retriever"])
+
+    def on_stage_start(self, stage: str) -> None:
+        self.scoring = STAGE_SCORING[stage] if self.sasrec is not None else "retriever"
+
+    def on_epoch_start(self) -> None:
+        if self.memory is not None:
+            self.memory.start_epoch()
+
+    def epoch_statistics(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {"scoring": self.scoring,
+                                 "routing": self.retriever.routing_statistics()}
+        if self.memory is not None:
+            stats["memory"] = self.memory.statistics()
+        if self.fusion is not None:
+            stats["fusion"] = self.fusion.statistics()
+        if self.config.training.use_uncertainty_weighting:
+            stats["uncertainty"] = {f"{name}_log_var": float(v) for name, v in
+                                    zip(LOSS_COMPONENTS, self.loss_log_vars, strict=True)}
+        return stats
+
+    # ------------------------------------------------------------------ retriever side
+    def retriever_user(self, users: torch.Tensor, history: torch.Tensor,
+                       positions: torch.Tensor, interactions: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        """Refined expert tokens ``[B, P, K, D]`` at ``positions``; in training, ``interactions``
+        (targets per row) feed the memory update."""
+        tokens = self.retriever.expert_tokens(self.user_text[users], history, self.item_text,
+                                              self.item_image, positions)
+        if self.memory is not None:
+            newest = tokens[:, -1].mean(dim=1)  # the user now: all experts at the last position
+            if self.training and interactions is not None:
+                memory = self.memory.update(users, newest.detach(), interactions)
+            else:
+                memory = self.memory.state[users] * self.memory.has_memory[users].unsqueeze(-1)
+            tokens = self._gate_memory(tokens, memory)
+        return self.retriever.refine_tokens(tokens)
+
+    def _gate_memory(self, tokens: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """Memory enters the user-text token (every token when there is none)."""
+        experts = self.retriever.experts
+        memory = memory.unsqueeze(1).expand(-1, tokens.shape[1], -1)
+        if "user_text" in experts:
+            index = experts.index("user_text")
+            gated = self.memory.gated(tokens[:, :, index], memory)
+            return torch.cat([tokens[:, :, :index], gated.unsqueeze(2), tokens[:, :, index + 1:]],
+                             dim=2)
+        return self.memory.gated(tokens, memory.unsqueeze(2).expand_as(tokens))
+
+    def candidate_vectors(self) -> torch.Tensor:
+        """``[N, D]`` retriever representations of the real items (padding row dropped)."""
+        return self.retriever.item_representations(self.item_text, self.item_image)[1:]
+
+    # ------------------------------------------------------------------ scoring
+    def branch_scores(self, users: torch.Tensor, history: torch.Tensor, positions: torch.Tensor,
+                      interactions: torch.Tensor | None = None, need: str = "fused"
+                      ) -> dict[str, torch.Tensor]:
+        """Scores over the real items ``[B, P, N]`` of the branches ``need`` asks for."""
+        out: dict[str, torch.Tensor] = {}
+        rows = torch.arange(len(history), device=history.device).unsqueeze(1)
+        if need in ("sasrec", "fused") and self.sasrec is not None:
+            hidden = self.sasrec.encoder(history)
+            out["sasrec_hidden"] = hidden
+            out["sasrec_state"] = hidden[rows, positions]
+            out["sasrec"] = out["sasrec_state"] @ self.sasrec.item_embeddings[1:].T
+        if need in ("retriever", "fused"):
+            tokens = self.retriever_user(users, history, positions, interactions)
+            out["retriever_state"] = self.retriever.summary(tokens)
+            out["retriever"] = self.retriever.score(tokens, self.candidate_vectors())
+        if need == "fused" and self.fusion is not None:
+            weights = self.fusion.weights(out["sasrec_state"], out["retriever_state"])
+            out["fused"] = self.fusion(out["sasrec"], out["retriever"], weights)
+        return out
+
+    def score_all(self, batch: UserBatch) -> torch.Tensor:
+        positions = (batch.lengths - 1).clamp(min=0).unsqueeze(1)
+        need = self.scoring if self.sasrec is not None else "retriever"
+        scores = self.branch_scores(batch.users, batch.history, positions, need=need)[need][:, 0]
+        padding = torch.full_like(scores[:, :1], -torch.inf)
+        return torch.cat([padding, scores], dim=1)
+
+
+def build_ur4rec(config: RunConfig, data: PreparedData, inputs: TextInputs) -> UR4Rec:
+    if inputs is None:
+        raise ValueError("the UR4Rec model needs text inputs")
+    return UR4Rec(data.num_users, data.num_items, config, inputs,
+                  with_sasrec=config.model == "ur4rec")
