@@ -12,10 +12,12 @@ import logging
 import platform
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ur4rec import __version__
@@ -220,13 +222,35 @@ def _write_results(run_dir: Path, results: dict[str, Any]) -> None:
 
 @dataclass
 class LoadedRun:
-    """A trained run: its config, data and model at the best weights."""
+    """A trained run: its config, data and model at the best weights.
+
+    For serving one user at a time on a CPU, ``torch.set_num_threads(1)`` is much faster than
+    the default (the work per call is too small to share between threads).
+    """
 
     run_dir: Path
     config: RunConfig
     data: PreparedData
     model: Recommender
     device: torch.device
+
+    @cached_property
+    def user_lookup(self) -> dict[str, int]:
+        return {str(uid): index for index, uid in enumerate(self.data.user_ids)}
+
+    @cached_property
+    def item_table(self) -> list[tuple[Any, Any, int | None]]:
+        """(original id, title, year) per item index; index 0 is padding."""
+        rows: list[tuple[Any, Any, int | None]] = [(None, None, None)]
+        for record in self.data.items.sort_values("item_idx").itertuples(index=False):
+            year = None if record.year is None or pd.isna(record.year) else int(record.year)
+            rows.append((_plain_id(record.item), record.title, year))
+        return rows
+
+    def user_index(self, user: Any) -> int:
+        if str(user) not in self.user_lookup:
+            raise UR4RecError(f"user {user!r} is not in dataset {self.data.name!r}")
+        return self.user_lookup[str(user)]
 
 
 def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
@@ -299,23 +323,20 @@ def recommend(run: LoadedRun | str | Path, user: Any, k: int = 10,
     """Top-``k`` items for one user (original id) after their whole known history."""
     if not isinstance(run, LoadedRun):
         run = load_run(run)
-    index = run.data.user_index(user)
+    index = run.user_index(user)
     history = run.data.sequences[index]
-    batch = UserBatch(torch.tensor([index]),
-                      torch.as_tensor(history[-run.model.max_seq_len:]).unsqueeze(0))
+    recent = torch.from_numpy(np.array(history[-run.model.max_seq_len:], dtype=np.int64))
+    batch = UserBatch(torch.tensor([index]), recent.unsqueeze(0))
     with torch.no_grad():
         scores = run.model.score_all(batch.to(run.device)).float().cpu()[0]
     scores[0] = -torch.inf
     if exclude_history:
-        scores[torch.as_tensor(np.unique(history))] = -torch.inf
+        scores[torch.from_numpy(np.array(history, dtype=np.int64))] = -torch.inf
     top = torch.topk(scores, min(k, int(torch.isfinite(scores).sum())))
-    items = run.data.items.set_index("item_idx")
     out = []
     for score, item in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-        row = items.loc[item]
-        out.append({"item": _plain_id(row["item"]), "title": row.get("title"),
-                    "year": None if row.get("year") is None or str(row.get("year")) == "<NA>"
-                    else int(row["year"]), "score": float(score)})
+        original, title, year = run.item_table[item]
+        out.append({"item": original, "title": title, "year": year, "score": float(score)})
     return out
 
 

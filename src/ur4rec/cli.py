@@ -160,11 +160,12 @@ _EXTENSIONS: list[Any] = []
 
 
 def _register_extensions() -> None:
-    """Commands that live in their own modules (texts, diagnostics, scale)."""
+    """Commands that live in their own modules (texts, diagnostics, scale); once per process."""
     from ur4rec import cli_extra
 
-    _EXTENSIONS.extend(cli_extra.REGISTRARS)
-    COMMANDS.update(cli_extra.COMMANDS)
+    if not _EXTENSIONS:
+        _EXTENSIONS.extend(cli_extra.REGISTRARS)
+        COMMANDS.update(cli_extra.COMMANDS)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,8 +3,12 @@ import math
 import pytest
 import torch
 
-from ur4rec.evaluation.metrics import (per_user_metrics, random_guess_expectation, rank_bounds,
-                                       summarize)
+from ur4rec.evaluation.metrics import (
+    per_user_metrics,
+    random_guess_expectation,
+    rank_bounds,
+    summarize,
+)
 
 
 def metrics_for(scores, ties="pessimistic"):

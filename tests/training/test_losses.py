@@ -4,8 +4,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ur4rec.training.losses import (binary_cross_entropy, bpr, full_cross_entropy,
-                                    sample_negatives, sampled_softmax)
+from ur4rec.training.losses import (
+    binary_cross_entropy,
+    bpr,
+    full_cross_entropy,
+    sample_negatives,
+    sampled_softmax,
+)
 
 ITEMS = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])  # row 0 = padding
 HIDDEN = torch.tensor([[2.0, 0.0]])
