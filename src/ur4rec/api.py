@@ -70,11 +70,13 @@ def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
 def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: bool = False,
           overrides: dict[str, Any] | None = None, data_dir: str | Path | None = None,
           llm_data_dir: str | Path | None = None, progress: bool = True,
-          tensorboard: bool = False, distributed: Any = None) -> dict[str, Any]:
+          tensorboard: bool = False, distributed: Any = None,
+          callbacks: list[Any] | None = None) -> dict[str, Any]:
     """Prepare data (and texts), train every stage, evaluate the best model, write the run.
 
     Returns the ``results.json`` content. With ``resume`` the run continues from
     ``output_dir/checkpoints/last.pt`` and ends with the metrics an uninterrupted run would have.
+    ``callbacks`` receive each epoch's ``metrics.jsonl`` row (an exception stops training).
     """
     started = time.perf_counter()
     config = _as_config(config, overrides)
@@ -111,7 +113,8 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     if getattr(model, "trainable", True) and config.resolved_stages():
         writer = _tensorboard_writer(run_dir) if tensorboard and is_main else None
         trainer = Trainer(model, config.model, data, config, run_dir, device, evaluator,
-                          progress=progress, writer=writer, is_main=is_main)
+                          progress=progress, writer=writer, is_main=is_main,
+                          callbacks=callbacks)
         if distributed is not None:
             distributed.attach(trainer)
         summary = trainer.fit(resume=resume)

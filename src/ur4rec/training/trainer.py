@@ -12,6 +12,7 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,8 @@ class Trainer:
 
     def __init__(self, model: nn.Module, model_name: str, data: PreparedData, config: RunConfig,
                  run_dir: Path, device: torch.device, evaluator: Evaluator,
-                 progress: bool = True, writer: Any = None, is_main: bool = True) -> None:
+                 progress: bool = True, writer: Any = None, is_main: bool = True,
+                 callbacks: list[Callable[[dict[str, Any]], None]] | None = None) -> None:
         self.model = model.to(device)
         self.model_name = model_name
         self.data = data
@@ -86,6 +88,8 @@ class Trainer:
         self.progress = progress
         self.writer = writer
         self.is_main = is_main
+        # called with each epoch's metrics row after it is logged (e.g. Optuna pruning)
+        self.callbacks = list(callbacks or [])
         self.signature = model_signature(model, model_name, data.num_users, data.num_items)
         self.batches = TrainingBatches(data, getattr(model, "max_seq_len", 200),
                                        self.train_config.batch_size, self.train_config.sampling,
@@ -298,6 +302,8 @@ class Trainer:
                 if not math.isfinite(stats["losses"]["loss"]):
                     row["non_finite_loss"] = True
                 self._log_epoch(row)
+                for callback in self.callbacks:
+                    callback(row)
                 global_epoch += 1
                 log.info("%s epoch %d: loss %.4f | valid %s %s %.4f (full ndcg@10 %.4f) | "
                          "%.2fs%s", stage, epoch + 1, stats["losses"]["loss"], selection[0],
