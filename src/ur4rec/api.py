@@ -84,7 +84,10 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     is_main = distributed is None or distributed.is_main
     if resume:
         _check_resumable(run_dir, config)
-    data = prepare_data(config, Path(data_dir) if data_dir else None)
+    def first(work: Any) -> Any:  # under torchrun rank 0 fills the caches, then the others
+        return work() if distributed is None else distributed.main_first(work)
+
+    data = first(lambda: prepare_data(config, Path(data_dir) if data_dir else None))
     prepared_s = time.perf_counter() - started
     if is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -96,8 +99,8 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
         torch.set_num_threads(max(1, torch.get_num_threads()))
     seed_everything(config.training.seed)
     texts_started = time.perf_counter()
-    texts, inputs = _model_inputs(config, data, run_dir,
-                                  Path(llm_data_dir) if llm_data_dir else None)
+    texts, inputs = first(lambda: _model_inputs(config, data, run_dir,
+                                                Path(llm_data_dir) if llm_data_dir else None))
     texts_s = time.perf_counter() - texts_started
     seed_everything(config.training.seed)
     model = build_model(config, data, inputs)

@@ -103,7 +103,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     distributed = from_environment()
     results = api.train(args.config, args.output_dir, resume=args.resume,
                         overrides=_train_overrides(args), data_dir=args.data_dir,
-                        llm_data_dir=args.llm_data_dir, progress=not args.no_progress,
+                        llm_data_dir=args.llm_data_dir,
+                        progress=not (args.no_progress or args.quiet),
                         tensorboard=args.tensorboard, distributed=distributed)
     if distributed is not None:
         distributed.close()

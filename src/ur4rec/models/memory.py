@@ -44,6 +44,9 @@ class UserMemory(nn.Module):
         self.register_buffer("history_size", torch.zeros(num_users, dtype=torch.long))
         self.register_buffer("explicit", torch.zeros(num_users, dtype=torch.bool))
         self.register_buffer("epoch", torch.zeros((), dtype=torch.long))
+        # users seen this epoch: lets data-parallel ranks merge their updates
+        self.register_buffer("touched", torch.zeros(num_users, dtype=torch.bool),
+                             persistent=False)
         self.updates_this_epoch = 0
 
     def request_update(self, users: torch.Tensor) -> None:
@@ -79,6 +82,7 @@ class UserMemory(nn.Module):
         gradient) for updated users, the stored state for the others.
         """
         users = users.detach()
+        self.touched[users] = True
         self.since_update[users] += interactions.to(self.since_update.dtype)
         due = self._due(users, current.detach())
         previous = self.state[users] * self.config.decay_factor

@@ -1,13 +1,121 @@
-"""torchrun data-parallel training (filled in by the scale work); None when not under torchrun."""
+"""Data-parallel training under ``torchrun`` with PyTorch's DistributedDataParallel.
+
+``torchrun --nproc_per_node 2 -m ur4rec train --config …`` starts one process per rank; each
+builds the same model from the same seed, and DDP broadcasts rank 0's weights when it wraps
+the loss module, then averages gradients in backward (gloo on CPU, NCCL on CUDA).
+
+Consistency across ranks:
+
+- **Batches**: every rank draws the same shuffled batches (same seed) and takes its own slice of
+  each (rows ``rank::world_size``), so one optimizer step sees the whole batch.
+- **User memory**: DDP's buffer broadcast is off (it would overwrite other ranks' updates with
+  rank 0's). A user appears once per epoch, on one rank; after each epoch every memory buffer
+  is rebuilt with an all-reduce of the rows each rank touched, so all ranks hold the same memory.
+- **Early stopping**: every rank evaluates the (identical) model; rank 0's validation metric is
+  broadcast, so all ranks stop at the same epoch and keep the same best weights.
+- **Files**: only rank 0 writes the run directory and checkpoints; data and texts are prepared by
+  rank 0 first while the others wait at a barrier, then read from the cache.
+"""
 
 from __future__ import annotations
 
+import datetime
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from ur4rec.training.batches import TrainBatch
+
+T = TypeVar("T")
 
 
-def from_environment() -> Any:
+class DistributedContext:
+    """One rank of a torchrun job."""
+
+    def __init__(self) -> None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
+        self.rank = dist.get_rank()
+        self.world_size = dist.get_world_size()
+        self.local_rank = int(os.environ.get("LOCAL_RANK", self.rank))
+        self.backend = backend
+        if backend == "gloo":
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.world_size))
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def device(self, requested: torch.device) -> torch.device:
+        if requested.type == "cuda":
+            torch.cuda.set_device(self.local_rank)
+            return torch.device("cuda", self.local_rank)
+        return requested
+
+    def main_first(self, work: Callable[[], T]) -> T:
+        """Run ``work`` on rank 0, then on the others (which find its results cached)."""
+        if self.is_main:
+            result = work()
+            dist.barrier()
+            return result
+        dist.barrier()
+        return work()
+
+    def attach(self, trainer: Any) -> None:
+        trainer.distributed = self
+
+    def wrap(self, module: nn.Module, some_parameters_unused: bool) -> nn.Module:
+        """DDP around the loss module (rebuilt whenever the trained parameters change).
+
+        ``some_parameters_unused``: a stage of a multi-branch model may leave trainable
+        parameters out of the graph (e.g. an expert); DDP must then look for them.
+        """
+        device_ids = [self.local_rank] if self.backend == "nccl" else None
+        return DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False,
+                                       find_unused_parameters=some_parameters_unused)
+
+    def shard(self, batch: TrainBatch) -> TrainBatch:
+        rows = slice(self.rank, None, self.world_size)
+        return TrainBatch(batch.users[rows], batch.inputs[rows], batch.targets[rows],
+                          batch.positives[rows])
+
+    def broadcast_float(self, value: float, device: torch.device) -> float:
+        tensor = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.broadcast(tensor, src=0)
+        return float(tensor.item())
+
+    def sync_memory(self, memory: nn.Module) -> None:
+        """Merge the rows of each memory buffer that each rank updated this epoch."""
+        touched = memory.touched.clone()
+        touched_anywhere = touched.to(torch.int32)
+        dist.all_reduce(touched_anywhere)
+        for name, buffer in memory.named_buffers():
+            if name == "touched" or buffer.ndim == 0:
+                continue
+            shape = (-1, *([1] * (buffer.ndim - 1)))
+            mine = torch.where(touched.view(shape), buffer, torch.zeros_like(buffer))
+            merged = mine.to(torch.int32) if buffer.dtype == torch.bool else mine.double()
+            dist.all_reduce(merged)  # each user was touched by at most one rank
+            replace = (touched_anywhere > 0).view(shape)
+            buffer.copy_(torch.where(replace, merged.to(buffer.dtype), buffer))
+        memory.touched.zero_()
+        count = torch.tensor([memory.updates_this_epoch], dtype=torch.long)
+        dist.all_reduce(count)
+        memory.updates_this_epoch = int(count)
+
+    def close(self) -> None:
+        if dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def from_environment() -> DistributedContext | None:
     """A distributed context when launched by torchrun (``WORLD_SIZE`` > 1), else None."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return None
-    raise NotImplementedError("torchrun training is not wired yet")
+    return DistributedContext()

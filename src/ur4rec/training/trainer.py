@@ -70,6 +70,19 @@ class StageState:
     stage_summaries: list[dict[str, Any]] = field(default_factory=list)
 
 
+class LossModule(nn.Module):
+    """The model's training objective as a module, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, model: nn.Module, config: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.config = config
+
+    def forward(self, batch: Any, stage: str, active: list[str],
+                generator: torch.Generator) -> dict[str, torch.Tensor]:
+        return compute_losses(self.model, batch, stage, self.config, active, generator)
+
+
 class Trainer:
     """Runs the configured stages of ``model`` on ``data``, writing into ``run_dir``."""
 
@@ -97,7 +110,8 @@ class Trainer:
         self.checkpoints = run_dir / "checkpoints"
         self.metrics_path = run_dir / "metrics.jsonl"
         self.amp = self.train_config.amp and device.type == "cuda"
-        self.distributed = None  # set by ur4rec.training.distributed for torchrun
+        self.distributed: Any = None  # set by ur4rec.training.distributed under torchrun
+        self.loss_module = LossModule(self.model, self.train_config)
 
     # ----------------------------------------------------------------- optimisation
     def _optimizer(self, groups: list[str]) -> torch.optim.Optimizer:
@@ -135,6 +149,10 @@ class Trainer:
         targets = batches = 0
         started = time.perf_counter()
         params = [p for g in optimizer.param_groups for p in g["params"]]
+        step_module = self.loss_module
+        if self.distributed is not None:
+            step_module = self.distributed.wrap(
+                self.loss_module, len(self.model.parameter_groups()) > 1)
         bar = tqdm(total=len(self.batches), desc=description, leave=False, unit="batch",
                    disable=not (self.progress and self.is_main), dynamic_ncols=True)
         for batch in self.batches.epoch(generator):
@@ -142,20 +160,14 @@ class Trainer:
                 batch = self.distributed.shard(batch)
             batch = batch.to(self.device)
             with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
-                losses = compute_losses(self.model, batch, stage, self.train_config, active,
-                                        generator)
+                losses = step_module(batch, stage, active, generator)
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
-            if self.distributed is not None:
-                self.distributed.all_reduce_gradients(params)
             norm = torch.nn.utils.clip_grad_norm_(
                 params, self.train_config.grad_clip or float("inf"))
             grad_norms.append(float(norm))
             optimizer.step()
             scheduler.step()
-            after_step = getattr(self.model, "after_optimizer_step", None)
-            if after_step is not None:
-                after_step(batch)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + float(value.detach())
             batches += 1
@@ -165,6 +177,9 @@ class Trainer:
             bar.set_postfix(loss=f"{sums['loss'] / batches:.4f}",
                             targets_per_s=f"{targets / max(elapsed, 1e-9):.0f}")
         bar.close()
+        memory = getattr(self.model, "memory", None)
+        if self.distributed is not None and memory is not None:
+            self.distributed.sync_memory(memory)
         seconds = time.perf_counter() - started
         return {"losses": {k: v / max(batches, 1) for k, v in sums.items()},
                 "batches": batches, "targets": targets, "train_seconds": seconds,
@@ -283,6 +298,8 @@ class Trainer:
                 valid = self.evaluator.evaluate(self.model, "valid", self.device).metrics
                 eval_seconds = time.perf_counter() - eval_started
                 metric = valid[selection[0]][selection[1]]
+                if self.distributed is not None:  # every rank takes rank 0's decision
+                    metric = self.distributed.broadcast_float(metric, self.device)
                 improved = metric > state.best_metric
                 if improved:
                     state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch, 0
