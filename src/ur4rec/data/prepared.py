@@ -163,6 +163,28 @@ class PreparedData:
             raise DataError(f"user {original_id!r} is not in dataset {self.name!r}")
         return lookup[str(original_id)]
 
+    def without_recent_training(self, count: int) -> PreparedData:
+        """A view whose training parts lack each user's last ``count`` training items.
+
+        Text written from this view describes a user as they were *before* the targets a
+        retriever trains on, so training cannot learn to read targets out of the user's text
+        (each user keeps at least one training item; validation and test rows stay last).
+        """
+        frame = self.interactions
+        users = frame["user_idx"].to_numpy()
+        position = frame.groupby("user_idx", sort=False).cumcount().to_numpy()
+        size = np.bincount(users, minlength=self.num_users)[users]
+        train_size = size - 2
+        keep_train = np.maximum(train_size - count, 1)
+        dropped = (position >= keep_train) & (position < train_size)
+        meta = {**self.meta, "fingerprint": f"{self.meta.get('fingerprint')}-minus{count}",
+                "view": f"training parts without their last {count} items"}
+        return PreparedData(name=self.name, meta=meta,
+                            interactions=frame[~dropped].reset_index(drop=True),
+                            users=self.users, items=self.items, kg=self.kg,
+                            valid_candidates=self.valid_candidates,
+                            test_candidates=self.test_candidates, folder=None)
+
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "users": self.num_users, "items": self.num_items,
                 "interactions": len(self.interactions)}

@@ -1,0 +1,85 @@
+"""Train a config over several seeds and print speed and quality figures (markdown).
+
+    python benchmarks/bench_train.py configs/sasrec_ml100k.yaml --seeds 1 2 3
+
+For each seed: seconds per epoch (training only, and with validation), epochs and seconds to
+the best validation epoch, total wall time, peak resident memory, parameters, and test metrics
+on both protocols; then the mean ± std over seeds. Each run is a normal run directory under
+``--out`` so ``ur4rec diagnose``/``compare`` work on it afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ur4rec import api
+
+METRICS = ("hit@5", "hit@10", "ndcg@10", "mrr")
+
+
+def _time_to_best(run_dir: Path) -> dict[str, float]:
+    """Epochs and wall seconds (training + validation) until the final best epoch."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    last_stage = rows[-1]["stage_index"]
+    best_index = max(i for i, row in enumerate(rows)
+                     if row["best"] and row["stage_index"] == last_stage)
+    return {"epochs": len(rows), "best_epoch": best_index + 1,
+            "seconds_to_best": sum(row["seconds"] for row in rows[:best_index + 1]),
+            "train_s_per_epoch": statistics.mean(row["train_seconds"] for row in rows),
+            "s_per_epoch": statistics.mean(row["seconds"] for row in rows)}
+
+
+def run_seed(config: Path, seed: int, out: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+    run_dir = out / f"seed{seed}"
+    started = time.perf_counter()
+    results = api.train(config, run_dir, overrides={**overrides, "training.seed": seed},
+                        progress=False)
+    wall = time.perf_counter() - started
+    row: dict[str, Any] = {"seed": seed, "wall_s": wall, "parameters": results["parameters"],
+                           **_time_to_best(run_dir)}
+    for protocol in ("sampled", "full"):
+        for key in METRICS:
+            row[f"{protocol} {key}"] = results["test"][protocol][key]
+    row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return row
+
+
+def _fmt(values: list[float]) -> str:
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{statistics.mean(values):.4g} ± {statistics.stdev(values):.2g}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("config", type=Path)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--out", type=Path, default=Path("runs/bench"))
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    from ur4rec.config import parse_override
+
+    overrides = dict(parse_override(item) for item in args.set)
+    rows = [run_seed(args.config, seed, args.out / args.config.stem, overrides)
+            for seed in args.seeds]
+    print(f"# {args.config} — {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}"
+          f", torch {torch.__version__}, {torch.get_num_threads()} threads")
+    keys = [k for k in rows[0] if k != "seed"]
+    print("| seed | " + " | ".join(keys) + " |")
+    print("|---" * (len(keys) + 1) + "|")
+    for row in rows:
+        print(f"| {row['seed']} | " + " | ".join(f"{row[k]:.4g}" for k in keys) + " |")
+    print("| mean ± std | " + " | ".join(_fmt([row[k] for row in rows]) for k in keys) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The FAISS index applied to models and trained runs: what ``recommend`` and the evaluator call.
+
+Only models whose score is an inner product of a user vector and an item vector qualify:
+SASRec (``user_state(batch) @ item_embeddings.T``). UR4Rec standardises and fuses two branches
+per user, Pop and Random are not vectors — those keep dense scoring at every size.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import weakref
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import numpy as np
+import torch
+
+from ur4rec.config import EvaluationConfig
+from ur4rec.data.prepared import PreparedData
+from ur4rec.data.sequences import crop_to_longest, pad_right
+from ur4rec.evaluation.metrics import per_user_metrics, rank_bounds, summarize
+from ur4rec.models.base import Recommender, UserBatch
+from ur4rec.models.sasrec import SASRec
+from ur4rec.scale.faiss_index import ItemIndex, score_catalogue_threshold
+
+log = logging.getLogger(__name__)
+
+INNER_PRODUCT_MODELS: tuple[type, ...] = (SASRec,)
+
+_INDEXES: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], ItemIndex]] = (
+    weakref.WeakKeyDictionary())
+
+
+def supports_faiss(model: Recommender) -> bool:
+    """Whether ``model``'s scores are ``<user vector, item vector>``."""
+    return isinstance(model, INNER_PRODUCT_MODELS)
+
+
+@cache
+def faiss_installed() -> bool:
+    """Whether faiss can be imported; says once how to install it when it cannot."""
+    found = importlib.util.find_spec("faiss") is not None
+    if not found:
+        log.warning("faiss is not installed: large catalogues are scored densely "
+                    "(pip install 'ur4rec[scale]' for FAISS retrieval)")
+    return found
+
+
+def use_faiss(model: Recommender, num_items: int) -> bool:
+    """The switch: an inner-product model over more than :func:`score_catalogue_threshold` items
+    (and FAISS installed; without it, dense scoring goes on at every size)."""
+    return (supports_faiss(model) and num_items > score_catalogue_threshold()
+            and faiss_installed())
+
+
+def item_index(model: Recommender, kind: str = "exact") -> ItemIndex:
+    """The model's items in a FAISS index, rebuilt only when the item table changed."""
+    table = model.item_embeddings
+    key = (table.data_ptr(), table._version, tuple(table.shape), kind)
+    cached = _INDEXES.get(model)
+    if cached is None or cached[0] != key:
+        vectors = table.detach().float().cpu().numpy()
+        cached = (key, ItemIndex.from_embedding_table(vectors, kind=kind))
+        _INDEXES[model] = cached
+    return cached[1]
+
+
+@torch.no_grad()
+def user_vectors(model: Recommender, histories: list[np.ndarray], users: np.ndarray,
+                 device: torch.device | str = "cpu", batch_size: int = 256) -> np.ndarray:
+    """``[U, D]`` float32 user states after each history (its last ``max_seq_len`` items).
+
+    Users of similar history length share a batch cropped to its longest, as in the evaluator.
+    """
+    padded = pad_right(histories, model.max_seq_len)
+    user_ids = torch.as_tensor(np.asarray(users, dtype=np.int64))
+    out = torch.empty(len(histories), model.item_embeddings.shape[1])
+    was_training = model.training
+    model.eval()
+    for rows in torch.split(torch.argsort((padded > 0).sum(dim=1), stable=True), batch_size):
+        (seqs,) = crop_to_longest(padded[rows])
+        batch = UserBatch(user_ids[rows], seqs).to(torch.device(device))
+        out[rows] = model.user_state(batch).float().cpu()
+    model.train(was_training)
+    return out.numpy()
+
+
+def faiss_topk(model: Recommender, histories: list[np.ndarray], users: np.ndarray, k: int,
+               exclude: list[np.ndarray] | None = None, device: torch.device | str = "cpu",
+               kind: str = "exact") -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` item indices and scores ``[U, k]`` after each history, ``exclude`` removed."""
+    vectors = user_vectors(model, histories, users, device)
+    return item_index(model, kind).top_k(vectors, k, exclude)
+
+
+def faiss_topk_for_run(run: Any, users: list[Any], k: int = 10, exclude_history: bool = True
+                       ) -> list[list[dict[str, Any]]]:
+    """``api.recommend``'s answer for several users (original ids) at once, through FAISS.
+
+    ``run`` is an :class:`ur4rec.api.LoadedRun`. Each user reads their whole known history (its
+    last ``max_seq_len`` items) and, with ``exclude_history``, is never offered it again.
+    """
+    if not supports_faiss(run.model):
+        raise ValueError(f"{type(run.model).__name__} scores are not an inner product; "
+                         "use api.recommend")
+    indices = np.array([run.user_index(user) for user in users], dtype=np.int64)
+    histories = [run.data.sequences[index] for index in indices]
+    items, scores = faiss_topk(run.model, histories, indices, k,
+                               histories if exclude_history else None, run.device)
+    answers = []
+    for row_items, row_scores in zip(items, scores, strict=True):
+        answer = []
+        for item, score in zip(row_items.tolist(), row_scores.tolist(), strict=True):
+            if item == 0:
+                break
+            original, title, year = run.item_table[item]
+            answer.append({"item": original, "title": title, "year": year, "score": float(score)})
+        answers.append(answer)
+    return answers
+
+
+@dataclass
+class FaissRanks:
+    """Rank bounds ``(lower, upper)`` ``[U]`` per protocol and the candidates' scores ``[U, C]``."""
+
+    sampled: tuple[torch.Tensor, torch.Tensor]
+    full: tuple[torch.Tensor, torch.Tensor]
+    candidate_scores: torch.Tensor
+
+
+def candidate_scores(vectors: np.ndarray, items: np.ndarray, candidates: np.ndarray,
+                     batch_size: int = 4096) -> np.ndarray:
+    """``[U, C]`` scores of each user's candidates (item indices) from ``items`` ``[N, D]``."""
+    out = np.empty(candidates.shape, dtype=np.float32)
+    for start in range(0, len(candidates), batch_size):
+        rows = slice(start, start + batch_size)
+        out[rows] = np.einsum("ud,ucd->uc", vectors[rows], items[candidates[rows] - 1])
+    return out
+
+
+def faiss_rank_bounds(model: Recommender, data: PreparedData, split: str,
+                      config: EvaluationConfig, device: torch.device | str = "cpu") -> FaissRanks:
+    """Both protocols' rank bounds on ``split`` without a ``[users, items]`` score matrix.
+
+    Sampled: the fixed candidates scored directly. Full: exact FAISS ranks among every item
+    except padding, the target and (``config.mask_history``) the history the model read.
+    """
+    from ur4rec.evaluation.evaluator import split_inputs  # the evaluator imports this module
+
+    histories, candidates = split_inputs(data, split)
+    vectors = user_vectors(model, histories, np.arange(len(histories)), device,
+                           config.batch_size)
+    index = item_index(model)
+    cand_scores = torch.from_numpy(candidate_scores(vectors, index.vectors, candidates))
+    competitors = torch.ones_like(cand_scores, dtype=torch.bool)
+    competitors[:, 0] = False
+    sampled = rank_bounds(cand_scores, cand_scores[:, 0], competitors)
+    lower, upper = index.rank_bounds(vectors, candidates[:, 0],
+                                     histories if config.mask_history else None)
+    return FaissRanks(sampled, (torch.from_numpy(lower), torch.from_numpy(upper)), cand_scores)
+
+
+def faiss_split_result(model: Recommender, data: PreparedData, split: str,
+                       config: EvaluationConfig, device: torch.device | str = "cpu",
+                       details: bool = False) -> Any:
+    """What ``Evaluator.evaluate`` returns (a ``SplitResult``), computed through FAISS."""
+    from ur4rec.evaluation.evaluator import SplitResult, split_inputs
+
+    ranks = faiss_rank_bounds(model, data, split, config, device)
+    metrics, per_user = {}, {}
+    for protocol, (lower, upper) in (("sampled", ranks.sampled), ("full", ranks.full)):
+        per_user[protocol] = per_user_metrics(lower, upper, config.ks, config.ties)
+        metrics[protocol] = summarize(per_user[protocol])
+    result = SplitResult(metrics)
+    if details:
+        result.details = {"candidates": torch.from_numpy(split_inputs(data, split)[1]),
+                          "scores": ranks.candidate_scores,
+                          "full_rank": per_user["full"]["avg_rank"]}
+    return result

@@ -1,0 +1,202 @@
+"""What training reads: one vector per user and per item, and a record of where the texts came from.
+
+:func:`texts_for_run` picks the texts (imported, generated now, or from the cache), fills any
+missing text with the template text — counted and flagged, never silently — encodes everything
+through the embedding cache and writes ``run_dir/texts.json``. Fast when everything is cached.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ur4rec.config import RunConfig, TextsConfig
+from ur4rec.data.cache import cache_root
+from ur4rec.data.prepared import PreparedData
+from ur4rec.errors import ConfigError, DataError
+from ur4rec.text.cache import slug
+from ur4rec.text.encode import encode_texts
+from ur4rec.text.generate import backend_identity, generate_texts
+from ur4rec.text.io import TextFolder, has_texts, read_provenance, read_text_folder
+from ur4rec.text.template import template_texts
+
+log = logging.getLogger(__name__)
+
+RUN_RECORD = "texts.json"
+
+
+@dataclass
+class RunTexts:
+    """Encoded texts for one run.
+
+    ``user_vectors`` ``[num_users, dim]`` (row = user index), ``item_vectors``
+    ``[num_items + 1, dim]`` (row 0 = zeros for padding), float32; ``*_fallback`` mark rows whose
+    text was missing from the source and came from the template instead.
+    """
+
+    user_vectors: np.ndarray
+    item_vectors: np.ndarray
+    user_fallback: np.ndarray
+    item_fallback: np.ndarray
+    info: dict[str, Any]
+    user_texts: list[str] = field(default_factory=list, repr=False)
+    item_texts: list[str] = field(default_factory=list, repr=False)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-serialisable summary (goes into ``results.json["texts"]``)."""
+        return json.loads(json.dumps(self.info, default=str))
+
+
+def default_texts_dir(data: PreparedData, backend: str, model: str, version: str) -> Path:
+    """The cache folder of one (dataset, backend, model, prompt version)."""
+    return (cache_root() / "texts" / f"{slug(data.name)}-{data.meta.get('fingerprint')}"
+            / f"{backend}-{slug(model)}-{slug(version)}")
+
+
+def texts_for_run(config: RunConfig, data: PreparedData, run_dir: Path,
+                  llm_data_dir: Path | None) -> RunTexts:
+    """Texts → vectors for training; see the module docstring."""
+    started = time.perf_counter()
+    texts_config = config.texts
+    folder, origin = _text_source(texts_config, data, Path(run_dir), llm_data_dir)
+    source = read_text_folder(folder, data)
+    user_texts, item_texts, user_fallback, item_fallback = fill_missing_with_template(source,
+                                                                                       data)
+    vectors, report = encode_texts(user_texts + item_texts[1:], texts_config.encoder_model,
+                                   texts_config.encode_batch_size)
+    if report.dim != texts_config.embedding_dim:
+        raise ConfigError(f"texts.embedding_dim is {texts_config.embedding_dim} but encoder "
+                          f"{report.encoder!r} gives {report.dim}-d vectors; set "
+                          f"texts.embedding_dim: {report.dim}")
+    user_vectors = vectors[:data.num_users]
+    item_vectors = np.zeros((data.num_items + 1, report.dim), dtype=np.float32)
+    item_vectors[1:] = vectors[data.num_users:]
+    info = _describe(texts_config, data, source, origin, user_fallback, item_fallback, report)
+    info["seconds"] = round(time.perf_counter() - started, 3)
+    _write_record(Path(run_dir), info, texts_config)
+    return RunTexts(user_vectors, item_vectors, user_fallback, item_fallback, info,
+                    user_texts, item_texts)
+
+
+def _text_source(config: TextsConfig, data: PreparedData, run_dir: Path,
+                 llm_data_dir: Path | None) -> tuple[Path, str]:
+    """``(folder, origin)``; origin is imported, generated, cached or reused."""
+    if llm_data_dir is not None:
+        if has_texts(llm_data_dir):
+            return llm_data_dir, "imported"
+        if config.backend == "import":
+            raise DataError(f"--llm_data_dir {llm_data_dir} holds no user_preferences.json or "
+                            "item_descriptions.json to import")
+        generate_texts(data, config.backend, config, llm_data_dir, progress=True)
+        return llm_data_dir, "generated"
+    previous = _previous_source(run_dir, config, data)
+    if previous is not None:
+        return previous, "reused"
+    if config.backend == "import":
+        if not has_texts(config.dir):
+            raise ConfigError(f"texts.backend is 'import' but texts.dir ({config.dir}) holds no "
+                              "user_preferences.json or item_descriptions.json")
+        return Path(config.dir), "imported"  # type: ignore[arg-type]
+    model, version = backend_identity(config.backend, config)
+    folder = Path(config.dir) if config.dir else default_texts_dir(data, config.backend, model,
+                                                                   version)
+    if has_texts(folder):
+        provenance = read_provenance(folder)
+        if provenance is None:  # texts someone put there: use them, as an import
+            return folder, "imported"
+        identity = (provenance.get("fingerprint"), provenance.get("backend"),
+                    provenance.get("model"), provenance.get("prompt_version"))
+        if identity == (data.meta.get("fingerprint"), config.backend, model, version):
+            if provenance.get("complete"):
+                return folder, "cached"
+        elif config.dir is not None:
+            raise ConfigError(
+                f"texts.dir {folder} holds texts from backend {provenance.get('backend')!r} "
+                f"(model {provenance.get('model')!r}, dataset {provenance.get('dataset')!r}), "
+                f"not from texts.backend {config.backend!r} for this dataset; set "
+                "texts.backend: import to use them as they are, or choose another texts.dir")
+    generate_texts(data, config.backend, config, folder, force=config.dir is None)
+    return folder, "generated"
+
+
+def _previous_source(run_dir: Path, config: TextsConfig, data: PreparedData) -> Path | None:
+    """The folder this run used before (e.g. when a trained run is evaluated again)."""
+    record_path = run_dir / RUN_RECORD
+    if not record_path.is_file():
+        return None
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same = (record.get("texts_config") == config.model_dump(mode="json")
+            and record.get("fingerprint") == data.meta.get("fingerprint"))
+    folder = Path(record.get("dir", ""))
+    return folder if same and has_texts(folder) else None
+
+
+def fill_missing_with_template(source: TextFolder, data: PreparedData
+                               ) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
+    """``(user_texts, item_texts [row 0 = ""], user_fallback, item_fallback)``: the source's
+    texts, and the template text (flagged, logged) wherever the source has none."""
+    user_fallback = np.array([u not in source.users.texts for u in range(data.num_users)])
+    item_fallback = np.array([i == 0 or i not in source.items.texts
+                              for i in range(data.num_items + 1)])
+    item_fallback[0] = False
+    templates_users: list[str] = []
+    templates_items: list[str] = []
+    if user_fallback.any() or item_fallback.any():
+        templates_users, templates_items = template_texts(data)
+        log.warning("texts from %s miss %d of %d users and %d of %d items: the template text "
+                    "is used for them (flagged in texts.json)", source.folder,
+                    int(user_fallback.sum()), data.num_users, int(item_fallback.sum()),
+                    data.num_items)
+    users = [source.users.texts.get(u) or templates_users[u] for u in range(data.num_users)]
+    items = [""] + [source.items.texts.get(i) or templates_items[i]
+                    for i in range(1, data.num_items + 1)]
+    for kind, matched in (("user", source.users), ("item", source.items)):
+        if matched.unknown:
+            log.warning("%s: %d %s ids are not in dataset %r and were ignored (e.g. %s)",
+                        source.folder, len(matched.unknown), kind, data.name,
+                        matched.unknown[:3])
+    return users, items, user_fallback, item_fallback
+
+
+def _describe(config: TextsConfig, data: PreparedData, source: TextFolder, origin: str,
+              user_fallback: np.ndarray, item_fallback: np.ndarray, report: Any
+              ) -> dict[str, Any]:
+    provenance = source.provenance or {}
+    backend = provenance.get("backend") or "import"
+    from_source_users = int((~user_fallback).sum())
+    return {
+        "backend": backend, "origin": origin, "dir": str(source.folder),
+        "model": provenance.get("model"), "prompt_version": provenance.get("prompt_version"),
+        "encoder": report.encoder, "dim": report.dim,
+        "counts": {"users": data.num_users, "items": data.num_items,
+                   "user_texts_from_source": from_source_users,
+                   "item_texts_from_source": int((~item_fallback[1:]).sum())},
+        "fallback": {"users": int(user_fallback.sum()), "items": int(item_fallback.sum()),
+                     "backend": "template",
+                     "empty_user_texts": len(source.users.empty),
+                     "empty_item_texts": len(source.items.empty)},
+        "unknown_ids_ignored": {"users": len(source.users.unknown),
+                                "items": len(source.items.unknown)},
+        "possibly_leaking": source.possibly_leaking,
+        "leaking_users": from_source_users if source.possibly_leaking else 0,
+        "user_history": provenance.get("user_history", "unknown"),
+        "kg": provenance.get("kg"),
+        "encoding": report.as_dict(),
+        "fingerprint": data.meta.get("fingerprint"),
+    }
+
+
+def _write_record(run_dir: Path, info: dict[str, Any], config: TextsConfig) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {**info, "texts_config": config.model_dump(mode="json")}
+    (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str),
+                                      encoding="utf-8")

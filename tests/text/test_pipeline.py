@@ -1,0 +1,157 @@
+"""texts_for_run: what training reads — vectors, explicit fallbacks, leakage labels, caching."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+from ur4rec.config import RunConfig, TextsConfig
+from ur4rec.errors import ConfigError
+from ur4rec.text import encode, pipeline
+from ur4rec.text.fake_openai import FakeBehaviour, FakeOpenAIServer
+from ur4rec.text.generate import generate_texts
+from ur4rec.text.io import ITEM_FILE, USER_FILE
+from ur4rec.text.pipeline import texts_for_run
+
+DIM = 384
+
+
+class HashEncoder:
+    """A stand-in sentence encoder: fast, deterministic, 384-d (the real one is tested apart)."""
+
+    calls = 0
+
+    def encode(self, texts, **_):
+        HashEncoder.calls += 1
+        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest() * 48, dtype=np.uint8)[:DIM]
+                for t in texts]
+        return np.stack(rows).astype(np.float32) / 255
+
+
+@pytest.fixture(autouse=True)
+def fast_encoder(tmp_path, monkeypatch):
+    monkeypatch.setenv("UR4REC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(encode, "load_encoder", lambda location, device=None: HashEncoder())
+    HashEncoder.calls = 0
+
+
+def config(**texts) -> RunConfig:
+    return RunConfig(model="ur4rec", texts=TextsConfig(**texts))
+
+
+def test_default_template_texts_become_vectors_with_padding_row(films, tmp_path):
+    run = texts_for_run(config(), films, tmp_path / "run", None)
+    assert run.user_vectors.shape == (films.num_users, DIM)
+    assert run.item_vectors.shape == (films.num_items + 1, DIM)
+    assert run.user_vectors.dtype == np.float32 and not run.item_vectors[0].any()
+    assert not run.user_fallback.any() and not run.item_fallback.any()
+    info = run.describe()
+    assert info["backend"] == "template" and info["origin"] == "generated"
+    assert info["possibly_leaking"] is False and info["leaking_users"] == 0
+    assert info["prompt_version"] == "template-v1" and info["dim"] == DIM
+    record = json.loads((tmp_path / "run" / "texts.json").read_text())
+    assert record["dir"] == info["dir"] and record["texts_config"]["backend"] == "template"
+    json.dumps(info)
+
+
+def test_a_second_run_reads_everything_from_the_caches(films, tmp_path, monkeypatch):
+    first = texts_for_run(config(), films, tmp_path / "run1", None)
+    calls = HashEncoder.calls
+    monkeypatch.setattr(pipeline, "generate_texts", lambda *a, **k: pytest.fail("regenerated"))
+    second = texts_for_run(config(), films, tmp_path / "run2", None)
+    assert second.info["origin"] == "cached" and HashEncoder.calls == calls
+    assert np.array_equal(first.user_vectors, second.user_vectors)
+    assert second.info["encoding"]["encoded"] == 0
+
+
+def test_imported_texts_are_labelled_leaking_and_gaps_fall_back_visibly(films, tmp_path):
+    source = tmp_path / "llm"
+    source.mkdir()
+    users = {str(films.user_ids[u]): f"Prototype text for user {u}." for u in range(10)}
+    users["not-a-user"] = "ignored, and counted"
+    (source / USER_FILE).write_text(json.dumps(users))
+    items = {str(films.item_ids[i]): f"Prototype text for item {i}." for i in range(1, 21)}
+    items[str(films.item_ids[21])] = ""
+    (source / ITEM_FILE).write_text(json.dumps(items))
+    run = texts_for_run(config(), films, tmp_path / "run", source)
+    info = run.describe()
+    assert info["origin"] == "imported" and info["possibly_leaking"] is True
+    assert info["leaking_users"] == 10
+    assert info["fallback"]["users"] == films.num_users - 10
+    assert info["fallback"]["items"] == films.num_items - 20
+    assert info["fallback"]["empty_item_texts"] == 1
+    assert info["unknown_ids_ignored"] == {"users": 1, "items": 0}
+    assert run.user_fallback.tolist() == [False] * 10 + [True] * (films.num_users - 10)
+    assert not run.item_fallback[0] and run.item_fallback[21]
+    assert run.user_texts[0] == "Prototype text for user 0."
+    assert run.user_texts[10].startswith("A ")  # the template text
+
+
+def test_an_empty_llm_data_dir_is_filled_with_the_configured_backend(films, tmp_path):
+    target = tmp_path / "llm"
+    run = texts_for_run(config(), films, tmp_path / "run", target)
+    assert run.info["origin"] == "generated" and (target / USER_FILE).is_file()
+    assert run.info["possibly_leaking"] is False
+    again = texts_for_run(config(), films, tmp_path / "run", target)
+    assert again.info["origin"] == "imported" and again.info["possibly_leaking"] is False
+
+
+def test_evaluating_a_run_again_reuses_its_texts(films, tmp_path):
+    source = tmp_path / "llm"
+    generate_texts(films, "template", TextsConfig(), source, users=[0, 1], items=[1])
+    texts_for_run(config(), films, tmp_path / "run", source)
+    again = texts_for_run(config(), films, tmp_path / "run", None)
+    assert again.info["origin"] == "reused" and again.info["dir"] == str(source)
+
+
+def test_openai_texts_through_the_run_with_failures_falling_back(films, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "test")
+    behaviour = FakeBehaviour(fail_prompts_containing="Film Number 7 (1957)")
+    with FakeOpenAIServer(behaviour) as server:
+        run = texts_for_run(config(backend="openai", openai_base_url=server.base_url,
+                                   openai_model="fake", openai_max_retries=0),
+                            films, tmp_path / "run", None)
+    info = run.describe()
+    assert info["backend"] == "openai" and info["model"] == "fake"
+    assert info["prompt_version"].startswith("user_preference@1-")
+    assert info["fallback"]["items"] + info["fallback"]["users"] > 0
+    assert run.item_fallback[7] and run.item_texts[7].startswith("Film Number 7 (1957) is")
+    from_llm = sum(t.startswith("[fake reply") for t in run.item_texts)
+    assert from_llm == films.num_items - info["fallback"]["items"] > 0
+
+
+@pytest.mark.parametrize("texts, message", [
+    ({"backend": "import"}, "texts.backend is 'import' but texts.dir"),
+    ({"embedding_dim": 768}, "texts.embedding_dim is 768 but encoder"),
+])
+def test_configuration_mistakes_are_clear(films, tmp_path, texts, message):
+    with pytest.raises(ConfigError, match=message):
+        texts_for_run(config(**texts), films, tmp_path / "run", None)
+
+
+def test_texts_dir_of_another_backend_is_not_used_silently(films, tmp_path, monkeypatch):
+    folder = tmp_path / "texts"
+    generate_texts(films, "template", TextsConfig(), folder)
+    monkeypatch.setenv("OPENAI_API_KEY", "x")
+    with pytest.raises(ConfigError, match="holds texts from backend 'template'"):
+        texts_for_run(config(backend="openai", dir=folder, openai_base_url="http://127.0.0.1:9",
+                             openai_model="m"), films, tmp_path / "run", None)
+    run = texts_for_run(config(backend="import", dir=folder), films, tmp_path / "run", None)
+    assert run.info["possibly_leaking"] is False
+
+
+@pytest.mark.slow
+def test_ml100k_with_everything_cached_takes_under_two_seconds(ml100k, tmp_path):
+    texts_for_run(config(), ml100k, tmp_path / "run1", None)
+    started = time.perf_counter()
+    run = texts_for_run(config(), ml100k, tmp_path / "run2", None)
+    elapsed = time.perf_counter() - started
+    assert run.info["origin"] == "cached" and run.info["encoding"]["encoded"] == 0
+    assert elapsed <= 2.0, elapsed
+    assert run.user_vectors.shape == (943, DIM) and run.item_vectors.shape == (1683, DIM)
+    assert os.path.isdir(run.info["dir"])
