@@ -58,13 +58,19 @@ def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
 
     texts = texts_for_run(config, data, run_dir, llm_data_dir)
     summary = texts.describe()
+    train_view = None
+    if "user_text" in config.retriever.experts and summary.get("origin") != "imported":
+        from ur4rec.text.pipeline import training_view_user_vectors
+
+        train_view, summary["training_view"] = training_view_user_vectors(
+            config, data, config.retriever.train_positions)
     image = None
     if config.retriever.image_features is not None:
         from ur4rec.data.features import load_item_features
 
         image, counts = load_item_features(config.retriever.image_features, data)
         summary["image_features"] = {"path": str(config.retriever.image_features), **counts}
-    return summary, TextInputs(texts.user_vectors, texts.item_vectors, image)
+    return summary, TextInputs(texts.user_vectors, texts.item_vectors, image, train_view)
 
 
 def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: bool = False,
@@ -330,6 +336,10 @@ def recommend(run: LoadedRun | str | Path, user: Any, k: int = 10,
     if not isinstance(run, LoadedRun):
         run = load_run(run)
     index = run.user_index(user)
+    from ur4rec.scale.retrieval import faiss_topk_for_run, use_faiss  # evaluator-dependent
+
+    if use_faiss(run.model, run.data.num_items):  # large catalogue: vector index, no score row
+        return faiss_topk_for_run(run, [user], k, exclude_history)[0]
     history = run.data.sequences[index]
     recent = torch.from_numpy(np.array(history[-run.model.max_seq_len:], dtype=np.int64))
     batch = UserBatch(torch.tensor([index]), recent.unsqueeze(0))

@@ -184,6 +184,7 @@ class TrainingConfig(_Section):
     warmup_steps: int = Field(default=50, ge=0)
     schedule: Literal["constant", "cosine"] = "constant"
     grad_clip: float | None = Field(default=5.0, gt=0)
+    ema_decay: float | None = Field(default=None, gt=0, lt=1)
     seed: int = 42
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True

@@ -74,9 +74,6 @@ def test_movielens_1m_through_convert_prepare_and_one_epoch(tmp_path, capsys):
     assert results["dataset"]["users"] == data.num_users
 
 
-@pytest.mark.xfail(strict=True, reason="loaders.load_item_metadata does not name the columns of "
-                   "a .dat item file yet (docs/scale.md, 'Loader change'); remove this marker "
-                   "when it does")
 def test_movies_dat_read_directly_as_item_metadata(tmp_path):
     _, movies = write_ml1m(tmp_path)
     assert load_item_metadata(movies).iloc[0]["title"] == "Café Society, The"

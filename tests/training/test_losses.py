@@ -58,7 +58,13 @@ def test_chunked_cross_entropy_equals_dense_in_value_and_gradient():
 def test_negatives_avoid_the_users_positives():
     positives = torch.zeros(2, 11, dtype=torch.bool)
     positives[0, 1:10] = True  # user 0 may only get item 10
-    rows = torch.tensor([0, 0, 1])
-    negatives = sample_negatives(positives, rows, 5, 10, torch.Generator().manual_seed(0))
-    assert (negatives[:2] == 10).all()
+    negatives = sample_negatives(positives, 50, torch.Generator().manual_seed(0))
+    assert (negatives[0] == 10).all()
     assert ((negatives >= 1) & (negatives <= 10)).all()
+    assert len(set(negatives[1].tolist())) > 5  # user 1 draws across the catalogue
+
+
+def test_user_who_saw_everything_still_gets_negatives():
+    positives = torch.ones(1, 5, dtype=torch.bool)
+    negatives = sample_negatives(positives, 20, torch.Generator().manual_seed(0))
+    assert ((negatives >= 1) & (negatives <= 4)).all()

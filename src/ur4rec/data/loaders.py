@@ -121,7 +121,10 @@ def load_item_metadata(path: Path) -> pd.DataFrame:
     """An item table with an id column and any of title / year / genres (``|`` or space split)."""
     fmt = detect_format(path)
     frame = read_table(path, "tsv" if fmt == "recbole" else fmt)
-    return items_from_frame(_strip_recbole_types(frame), path)
+    if fmt == "dat":  # MovieLens-1M movies.dat: id::Title (Year)::Genre|Genre, no header
+        frame.columns = ["item_id", "title", "genres"][: len(frame.columns)]
+    return items_from_frame(_strip_recbole_types(frame), path, space_separated_genres=
+                            fmt == "recbole")
 
 
 def _strip_recbole_types(frame: pd.DataFrame) -> pd.DataFrame:
@@ -133,7 +136,10 @@ def _pick(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
     return next((lowered[name] for name in names if name in lowered), None)
 
 
-def items_from_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+def items_from_frame(frame: pd.DataFrame, path: Path, space_separated_genres: bool = True
+                     ) -> pd.DataFrame:
+    """Canonical items; genres split on ``|``, and on spaces only where the format does so
+    (RecBole's ``token_seq``) — "Literature & Fiction" stays one genre in a CSV."""
     id_column = _pick(frame, ("item", "item_id", "movie_id", "itemid", "id", "asin"))
     if id_column is None:
         raise DataError(f"{path}: item metadata needs an id column (item_id, movie_id or item)")
@@ -148,8 +154,8 @@ def items_from_frame(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
         genres: list[str] = []
         if genre_column and isinstance(record[genre_column], str):
             text = record[genre_column]
-            genres = [g for g in (text.split("|") if "|" in text else text.split()) if g
-                      and g.lower() != "unknown"]
+            parts = text.split("|") if "|" in text or not space_separated_genres else text.split()
+            genres = [g.strip() for g in parts if g.strip() and g.strip().lower() != "unknown"]
         rows.append((str(record[id_column]).strip(), title, year, genres))
     items = pd.DataFrame(rows, columns=ITEM_COLUMNS)
     items["year"] = items["year"].astype("Int64")

@@ -57,7 +57,16 @@ class Evaluator:
     @torch.no_grad()
     def evaluate(self, model: Recommender, split: str, device: torch.device | str = "cpu",
                  details: bool = False) -> SplitResult:
-        """Hit/NDCG@K, MRR and average rank on ``split`` ('valid' or 'test'), both protocols."""
+        """Hit/NDCG@K, MRR and average rank on ``split`` ('valid' or 'test'), both protocols.
+
+        Scores stay on ``device``; only the two rank bounds per user come back. Inner-product
+        models over a very large catalogue go through a FAISS index instead (same results).
+        """
+        from ur4rec.scale.retrieval import faiss_split_result, use_faiss  # imports this module
+
+        if use_faiss(model, self.data.num_items):
+            return faiss_split_result(model, self.data, split, self.config, device, details)
+        device = torch.device(device)
         was_training = model.training
         model.eval()
         history, candidates, masked = self._inputs(split, model.max_seq_len)
@@ -68,19 +77,23 @@ class Evaluator:
         for rows in torch.split(by_length, self.config.batch_size):
             order.append(rows)
             (seqs,) = crop_to_longest(history[rows])
-            scores = model.score_all(UserBatch(rows, seqs).to(torch.device(device))).float().cpu()
-            cands = candidates[rows]
+            scores = model.score_all(UserBatch(rows, seqs).to(device)).float()
+            cands = candidates[rows].to(device, non_blocking=True)
             cand_scores = scores.gather(1, cands)
             competitors = torch.ones_like(cand_scores, dtype=torch.bool)
             competitors[:, 0] = False
-            bounds["sampled"].append(rank_bounds(cand_scores, cand_scores[:, 0], competitors))
-            competitors_full = (~masked[rows]) if self.config.mask_history else (
-                torch.ones_like(scores, dtype=torch.bool))
+            sampled = rank_bounds(cand_scores, cand_scores[:, 0], competitors)
+            if self.config.mask_history:
+                competitors_full = ~masked[rows].to(device, non_blocking=True)
+            else:
+                competitors_full = torch.ones_like(scores, dtype=torch.bool)
             competitors_full[:, 0] = False
             competitors_full.scatter_(1, cands[:, :1], False)
-            bounds["full"].append(rank_bounds(scores, cand_scores[:, 0], competitors_full))
+            full = rank_bounds(scores, cand_scores[:, 0], competitors_full)
+            bounds["sampled"].append(tuple(t.cpu() for t in sampled))
+            bounds["full"].append(tuple(t.cpu() for t in full))
             if details:
-                kept_scores.append(cand_scores)
+                kept_scores.append(cand_scores.cpu())
         restore = torch.argsort(torch.cat(order))
         metrics, per_user = {}, {}
         for protocol, parts in bounds.items():

@@ -88,19 +88,21 @@ class UserMemory(nn.Module):
         previous = self.state[users] * self.config.decay_factor
         fresh = self.gru(current, previous)
         memory = torch.where(due.unsqueeze(-1), fresh, self.state[users])
-        if due.any():
-            chosen = users[due]
-            self.state[chosen] = fresh[due].detach().to(self.state.dtype)
-            self.has_memory[chosen] = True
-            self.since_update[chosen] = 0
-            self.last_update_epoch[chosen] = self.epoch
-            self.explicit[chosen] = False
-            slot = self.history_size[chosen] % self.config.max_memory_size
-            self.history[chosen, slot] = fresh[due].detach().to(self.history.dtype)
-            self.history_size[chosen] = torch.clamp(self.history_size[chosen] + 1,
-                                                    max=self.config.max_memory_size)
-            self.updates_this_epoch += int(due.sum())
-        has = self.has_memory[users] | due
+        # shape-stable writes (users in a batch are distinct): no host sync on an accelerator
+        stored = fresh.detach().to(self.state.dtype)
+        column = due.unsqueeze(-1)
+        self.state[users] = torch.where(column, stored, self.state[users])
+        self.has_memory[users] |= due
+        self.since_update[users] = torch.where(due, 0, self.since_update[users])
+        self.last_update_epoch[users] = torch.where(due, self.epoch, self.last_update_epoch[users])
+        self.explicit[users] &= ~due
+        slot = self.history_size[users] % self.config.max_memory_size
+        rows = self.history[users, slot]
+        self.history[users, slot] = torch.where(column, stored, rows)
+        grown = torch.clamp(self.history_size[users] + 1, max=self.config.max_memory_size)
+        self.history_size[users] = torch.where(due, grown, self.history_size[users])
+        self.updates_this_epoch = self.updates_this_epoch + due.sum()
+        has = self.has_memory[users]
         return memory * has.unsqueeze(-1)
 
     def gated(self, representation: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
@@ -112,7 +114,7 @@ class UserMemory(nn.Module):
         return {
             "trigger": self.config.update_trigger.value,
             "users_with_memory": int(self.has_memory.sum()),
-            "updates_this_epoch": int(self.updates_this_epoch),
+            "updates_this_epoch": int(self.updates_this_epoch),  # one sync, once per epoch
             "avg_interactions_since_update": float(self.since_update.float().mean()),
             "avg_history_size": float(self.history_size.float().mean()),
         }

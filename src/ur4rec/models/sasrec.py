@@ -18,6 +18,21 @@ from ur4rec.config import SASRecConfig
 from ur4rec.models.base import Recommender, UserBatch
 
 
+class FastDropout(nn.Module):
+    """Inverted dropout with a ``rand_like`` mask: same distribution as ``nn.Dropout``, about
+    twice as fast on CPU, where ``bernoulli_`` was 15 % of a SASRec epoch."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.rand_like(x) >= self.p
+        return x * keep * (1.0 / (1.0 - self.p))
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head attention where position t sees positions ≤ t (rows are right-padded, so a
     real position never sees padding). No attention dropout: on CPU it triples the cost of the
@@ -46,7 +61,7 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(dim, heads)
         self.norm_ffn = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
-        self.drop = nn.Dropout(dropout)
+        self.drop = FastDropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.drop(self.attn(self.norm_attn(x)))
@@ -67,7 +82,7 @@ class SASRecEncoder(nn.Module):
         self.config = config
         self.item_emb = nn.Embedding(num_items + 1, config.hidden_dim, padding_idx=0)
         self.pos_emb = nn.Embedding(config.max_seq_len, config.hidden_dim)
-        self.emb_drop = nn.Dropout(config.dropout)
+        self.emb_drop = FastDropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config.hidden_dim, config.num_heads, config.dropout)
                                     for _ in range(config.num_blocks))
         self.norm = nn.LayerNorm(config.hidden_dim)

@@ -33,12 +33,14 @@ class TextInputs:
     """Frozen per-user and per-item vectors the retriever reads.
 
     ``user_text`` ``[U, E]``; ``item_text`` ``[N + 1, E]`` (row 0 padding); ``item_image``
-    ``[N + 1, F]`` or None.
+    ``[N + 1, F]`` or None; ``user_text_train`` ``[U, E]`` or None: the users' texts written
+    before the retriever's training targets, read in training instead of ``user_text``.
     """
 
     user_text: np.ndarray
     item_text: np.ndarray
     item_image: np.ndarray | None = None
+    user_text_train: np.ndarray | None = None
 
 
 class UR4Rec(Recommender):
@@ -51,11 +53,16 @@ class UR4Rec(Recommender):
         self.config = config
         self.max_seq_len = config.sasrec.max_seq_len
         self.train_positions = config.retriever.train_positions
-        self.register_buffer("user_text", torch.as_tensor(inputs.user_text, dtype=torch.float32))
-        self.register_buffer("item_text", torch.as_tensor(inputs.item_text, dtype=torch.float32))
+        # frozen inputs, rebuilt from the texts cache: not part of checkpoints
+        def frozen(name: str, array: np.ndarray | None) -> None:
+            value = None if array is None else torch.as_tensor(array, dtype=torch.float32)
+            self.register_buffer(name, value, persistent=False)
+
+        frozen("user_text", inputs.user_text)
+        frozen("item_text", inputs.item_text)
+        frozen("user_text_train", inputs.user_text_train)
+        frozen("item_image", inputs.item_image)
         image = inputs.item_image
-        self.register_buffer("item_image", None if image is None else
-                             torch.as_tensor(image, dtype=torch.float32))
         self.sasrec = SASRec(num_items, config.sasrec) if with_sasrec else None
         self.retriever = MoERetriever(num_items, self.user_text.shape[1], config.retriever,
                                       None if image is None else image.shape[1],
@@ -109,7 +116,9 @@ class UR4Rec(Recommender):
                        ) -> torch.Tensor:
         """Refined expert tokens ``[B, P, K, D]`` at ``positions``; in training, ``interactions``
         (targets per row) feed the memory update."""
-        tokens = self.retriever.expert_tokens(self.user_text[users], history, self.item_text,
+        user_text = (self.user_text_train if self.training and self.user_text_train is not None
+                     else self.user_text)
+        tokens = self.retriever.expert_tokens(user_text[users], history, self.item_text,
                                               self.item_image, positions)
         if self.memory is not None:
             newest = tokens[:, -1].mean(dim=1)  # the user now: all experts at the last position

@@ -200,3 +200,32 @@ def _write_record(run_dir: Path, info: dict[str, Any], config: TextsConfig) -> N
     record = {**info, "texts_config": config.model_dump(mode="json")}
     (run_dir / RUN_RECORD).write_text(json.dumps(record, indent=2, default=str),
                                       encoding="utf-8")
+
+
+def training_view_user_vectors(config: RunConfig, data: PreparedData, holdout: int
+                               ) -> tuple[np.ndarray, dict[str, Any]]:
+    """User vectors written *before* each user's last ``holdout`` training items.
+
+    The retriever trains on those items as targets; if it read text written from them
+    ("recently enjoyed …" names them), training would teach it to read answers out of the text,
+    which no evaluation text offers. Generated with the same backend as the evaluation texts,
+    cached like them (the view has its own fingerprint).
+    """
+    texts_config = config.texts
+    view = data.without_recent_training(holdout)
+    model, version = backend_identity(texts_config.backend, texts_config)
+    folder = default_texts_dir(view, texts_config.backend, model, version)
+    provenance = read_provenance(folder) if has_texts(folder) else None
+    if not provenance or provenance.get("fingerprint") != view.meta.get("fingerprint"):
+        generate_texts(view, texts_config.backend, texts_config, folder, items=[], force=True,
+                       progress=False)
+    source = read_text_folder(folder, view)
+    missing = [u for u in range(view.num_users) if not source.users.texts.get(u)]
+    templates = template_texts(view)[0] if missing else []
+    texts = [source.users.texts.get(u) or templates[u] for u in range(view.num_users)]
+    vectors, report = encode_texts(texts, texts_config.encoder_model,
+                                   texts_config.encode_batch_size)
+    return vectors, {"holdout": holdout, "dir": str(folder), "fallback_users": len(missing),
+                     "encoding": report.as_dict(),
+                     "meaning": f"training reads user texts written without each user's last "
+                                f"{holdout} training items (the retriever's training targets)"}

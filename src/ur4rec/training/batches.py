@@ -15,33 +15,39 @@ import numpy as np
 import torch
 
 from ur4rec.data.prepared import PreparedData
-from ur4rec.data.sequences import crop_to_longest, history_mask, pad_right
+from ur4rec.data.sequences import history_mask, pad_right
 
 
 @dataclass
 class TrainBatch:
     """``users`` ``[B]``; ``inputs``/``targets`` ``[B, L]`` (target 0 = no loss at that position);
-    ``positives`` ``[B, N + 1]`` bool: the user's training items (never sampled as negatives)."""
+    ``positives`` ``[B, N + 1]`` bool: the user's training items, never sampled as negatives
+    (None when the loss samples no negatives); ``num_targets`` counted on the host."""
 
     users: torch.Tensor
     inputs: torch.Tensor
     targets: torch.Tensor
-    positives: torch.Tensor
+    positives: torch.Tensor | None
+    num_targets: int = 0
 
     def to(self, device: torch.device) -> TrainBatch:
-        return TrainBatch(*(t.to(device, non_blocking=True) for t in
-                            (self.users, self.inputs, self.targets, self.positives)))
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device, non_blocking=True)
 
-    @property
-    def num_targets(self) -> int:
-        return int((self.targets > 0).sum())
+        return TrainBatch(move(self.users), move(self.inputs), move(self.targets),
+                          move(self.positives), self.num_targets)
 
 
 class TrainingBatches:
-    """Builds the padded training tensors once; each epoch shuffles users with its own seed."""
+    """Builds the padded training tensors once; each epoch shuffles users with its own seed.
+
+    On an accelerator the tensors live on the device, so a batch is gathered there and nothing
+    is copied per step.
+    """
 
     def __init__(self, data: PreparedData, max_seq_len: int, batch_size: int,
-                 sampling: str = "seq2seq", pin_memory: bool = False) -> None:
+                 sampling: str = "seq2seq", need_positives: bool = True,
+                 device: torch.device | None = None) -> None:
         train = data.train_sequences
         self.batch_size = batch_size
         self.inputs = pad_right([seq[:-1] for seq in train], max_seq_len)
@@ -54,28 +60,42 @@ class TrainingBatches:
             self.targets[torch.arange(len(last)), last] = kept
         elif sampling != "seq2seq":
             raise ValueError(f"unknown sampling {sampling!r}")
-        self.positives = history_mask(train, data.num_items)
+        self.target_counts = (self.targets > 0).sum(dim=1)
+        self.positives = history_mask(train, data.num_items) if need_positives else None
         self.users = torch.arange(data.num_users)
         # users whose training prefix has a single item have nothing to predict
-        self.active = torch.from_numpy(np.flatnonzero((self.targets > 0).any(dim=1).numpy()))
-        if pin_memory:
-            self.inputs, self.targets, self.positives = (
-                t.pin_memory() for t in (self.inputs, self.targets, self.positives))
+        self.active = torch.from_numpy(np.flatnonzero((self.target_counts > 0).numpy()))
+        self.device = device or torch.device("cpu")
+        if self.device.type != "cpu":
+            self._on_device = {name: getattr(self, name).to(self.device) for name in
+                               ("users", "inputs", "targets")}
+            if self.positives is not None:
+                self._on_device["positives"] = self.positives.to(self.device)
 
     def __len__(self) -> int:
         return (len(self.active) + self.batch_size - 1) // self.batch_size
+
+    def _gather(self, rows: torch.Tensor) -> TrainBatch:
+        longest = max(1, int(self.lengths[rows].max()))
+        source = self.__dict__ if self.device.type == "cpu" else self._on_device
+        index = rows.to(self.device)
+        positives = source.get("positives")
+        return TrainBatch(source["users"][index], source["inputs"][index, :longest],
+                          source["targets"][index, :longest],
+                          None if positives is None else positives[index],
+                          int(self.target_counts[rows].sum()))
 
     def epoch(self, generator: torch.Generator) -> Iterator[TrainBatch]:
         """Batches of users of similar length (cropped to their longest), in random order.
 
         Sorting by log-length plus noise groups similar lengths so little compute goes to
-        padding, while the noise changes which users share a batch from epoch to epoch.
+        padding, while the noise changes which users share a batch from epoch to epoch. All
+        random draws happen before the first batch, so the order does not depend on what the
+        loss samples.
         """
         lengths = self.lengths[self.active].double().log()
         noise = torch.rand(len(self.active), generator=generator, dtype=torch.float64) * 0.5
         order = self.active[torch.argsort(lengths + noise)]
         chunks = list(torch.split(order, self.batch_size))
         for index in torch.randperm(len(chunks), generator=generator).tolist():
-            rows = chunks[index]
-            inputs, targets = crop_to_longest(self.inputs[rows], self.targets[rows])
-            yield TrainBatch(self.users[rows], inputs, targets, self.positives[rows])
+            yield self._gather(chunks[index])

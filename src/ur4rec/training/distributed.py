@@ -81,8 +81,10 @@ class DistributedContext:
 
     def shard(self, batch: TrainBatch) -> TrainBatch:
         rows = slice(self.rank, None, self.world_size)
-        return TrainBatch(batch.users[rows], batch.inputs[rows], batch.targets[rows],
-                          batch.positives[rows])
+        targets = batch.targets[rows]
+        return TrainBatch(batch.users[rows], batch.inputs[rows], targets,
+                          None if batch.positives is None else batch.positives[rows],
+                          int((targets > 0).sum()))
 
     def broadcast_float(self, value: float, device: torch.device) -> float:
         tensor = torch.tensor([value], dtype=torch.float64, device=device)
@@ -104,7 +106,7 @@ class DistributedContext:
             replace = (touched_anywhere > 0).view(shape)
             buffer.copy_(torch.where(replace, merged.to(buffer.dtype), buffer))
         memory.touched.zero_()
-        count = torch.tensor([memory.updates_this_epoch], dtype=torch.long)
+        count = torch.tensor([int(memory.updates_this_epoch)], dtype=torch.long)
         dist.all_reduce(count)
         memory.updates_this_epoch = int(count)
 

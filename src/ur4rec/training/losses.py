@@ -10,25 +10,22 @@ import torch
 import torch.nn.functional as F
 
 
-def sample_negatives(positives: torch.Tensor, rows: torch.Tensor, count: int, num_items: int,
-                     generator: torch.Generator | None = None, max_rounds: int = 20
-                     ) -> torch.Tensor:
-    """``[T, count]`` items drawn uniformly from 1..num_items, avoiding each row's positives.
+def sample_negatives(positives: torch.Tensor, per_user: int,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """``[B, per_user]`` items drawn uniformly (with replacement) from each user's non-positives.
 
-    ``positives`` ``[B, N + 1]`` bool marks each user's training items; ``rows`` ``[T]`` says
-    which user each target belongs to. Collisions are redrawn (vectorised rejection sampling).
+    ``positives`` ``[B, N + 1]`` bool marks each user's training items (column 0 is padding).
+    Sampling from the complement directly is exact and shape-stable — no rejection loop, no
+    host synchronisation on an accelerator. A user who has seen every item gets uniform draws.
     """
-    device = positives.device
-    draw = torch.randint(1, num_items + 1, (len(rows), count), generator=generator,
-                         device="cpu").to(device)
-    for _ in range(max_rounds):
-        clash = positives[rows.unsqueeze(1).expand_as(draw), draw]
-        if not clash.any():
-            break
-        fresh = torch.randint(1, num_items + 1, (int(clash.sum()),), generator=generator,
-                              device="cpu").to(device)
-        draw[clash] = fresh
-    return draw
+    weights = (~positives).float()
+    weights[:, 0] = 0
+    empty = weights.sum(dim=1, keepdim=True) == 0
+    weights = torch.where(empty, torch.ones_like(weights), weights)
+    weights[:, 0] = 0
+    on_cpu = positives.device.type == "cpu"
+    return torch.multinomial(weights, per_user, replacement=True,
+                             generator=generator if on_cpu else None)
 
 
 class _ChunkedCrossEntropy(torch.autograd.Function):
@@ -59,7 +56,7 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
             total = total + (norm.log() + peak - picked).sum()
             if wants_grad:
                 probs /= norm
-                probs[torch.arange(len(block)), block_targets] -= 1
+                probs[torch.arange(len(block), device=block.device), block_targets] -= 1
                 probs = (probs * scale).to(hidden.dtype)
                 grad_hidden[start:start + rows] = probs @ items
                 grad_items.addmm_(probs.T, block)
@@ -76,9 +73,11 @@ def full_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, items: torch
                        ) -> torch.Tensor:
     """Softmax over the whole catalogue; row 0 (padding) is left out rather than masked."""
     catalogue = items[1:]
-    if hidden.device.type != "cpu":  # fused kernels on accelerators beat chunking
+    # on an accelerator the fused kernel wins while the logit matrix fits a budget
+    if hidden.device.type != "cpu" and hidden.shape[0] * len(catalogue) <= 2**28:
         return F.cross_entropy(hidden @ catalogue.T, targets - 1)
-    rows = int(min(4096, max(16, 2**19 // max(len(catalogue), 1))))
+    budget = 2**19 if hidden.device.type == "cpu" else 2**26  # cache vs. memory sized blocks
+    rows = int(min(65536, max(16, budget // max(len(catalogue), 1))))
     return _ChunkedCrossEntropy.apply(hidden, catalogue, targets - 1, rows)
 
 

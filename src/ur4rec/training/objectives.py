@@ -32,9 +32,9 @@ def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: 
     present = batch.targets > 0
     negatives = None
     if kind != "ce":
-        rows = present.nonzero()[:, 0]
-        negatives = sample_negatives(batch.positives, rows, num_negatives, model.num_items,
-                                     generator)
+        length = batch.targets.shape[1]
+        drawn = sample_negatives(batch.positives, length * num_negatives, generator)
+        negatives = drawn.view(len(drawn), length, num_negatives)[present]
     return next_item_loss(kind, hidden[present], batch.targets[present], model.item_embeddings,
                           negatives)
 

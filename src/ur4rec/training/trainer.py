@@ -13,6 +13,7 @@ import math
 import random
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from ur4rec.errors import CheckpointError
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.training.batches import TrainingBatches
 from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
+from ur4rec.training.ema import ParameterEMA
 from ur4rec.training.objectives import compute_losses
 from ur4rec.training.schedules import AlternatingScheduler, warmup_schedule
 
@@ -106,12 +108,21 @@ class Trainer:
         self.signature = model_signature(model, model_name, data.num_users, data.num_items)
         self.batches = TrainingBatches(data, getattr(model, "max_seq_len", 200),
                                        self.train_config.batch_size, self.train_config.sampling,
-                                       pin_memory=device.type == "cuda")
+                                       need_positives=self.train_config.loss != "ce",
+                                       device=device)
         self.checkpoints = run_dir / "checkpoints"
         self.metrics_path = run_dir / "metrics.jsonl"
+        # mixed precision on CUDA: bf16 where the GPU has it (no scaler needed), else fp16
         self.amp = self.train_config.amp and device.type == "cuda"
+        bf16 = self.amp and torch.cuda.is_bf16_supported()
+        self.amp_dtype = torch.bfloat16 if bf16 or not self.amp else torch.float16
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp and not bf16)
+        if device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         self.distributed: Any = None  # set by ur4rec.training.distributed under torchrun
         self.loss_module = LossModule(self.model, self.train_config)
+        self.ema: ParameterEMA | None = None
 
     # ----------------------------------------------------------------- optimisation
     def _optimizer(self, groups: list[str]) -> torch.optim.Optimizer:
@@ -144,8 +155,8 @@ class Trainer:
                      scheduler: torch.optim.lr_scheduler.LambdaLR, generator: torch.Generator,
                      description: str) -> dict[str, Any]:
         self.model.train()
-        sums: dict[str, float] = {}
-        grad_norms: list[float] = []
+        sums: dict[str, torch.Tensor] = {}
+        grad_norms: list[torch.Tensor] = []
         targets = batches = 0
         started = time.perf_counter()
         params = [p for g in optimizer.param_groups for p in g["params"]]
@@ -153,38 +164,43 @@ class Trainer:
         if self.distributed is not None:
             step_module = self.distributed.wrap(
                 self.loss_module, len(self.model.parameter_groups()) > 1)
+        show = self.progress and self.is_main
         bar = tqdm(total=len(self.batches), desc=description, leave=False, unit="batch",
-                   disable=not (self.progress and self.is_main), dynamic_ncols=True)
+                   disable=not show, dynamic_ncols=True)
         for batch in self.batches.epoch(generator):
             if self.distributed is not None:
                 batch = self.distributed.shard(batch)
             batch = batch.to(self.device)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp):
                 losses = step_module(batch, stage, active, generator)
             optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            norm = torch.nn.utils.clip_grad_norm_(
-                params, self.train_config.grad_clip or float("inf"))
-            grad_norms.append(float(norm))
-            optimizer.step()
+            self.scaler.scale(losses["loss"]).backward()
+            self.scaler.unscale_(optimizer)
+            # values stay on the device until the epoch ends: no host sync per step
+            grad_norms.append(torch.nn.utils.clip_grad_norm_(
+                params, self.train_config.grad_clip or float("inf")).detach())
+            self.scaler.step(optimizer)
+            self.scaler.update()
             scheduler.step()
+            if self.ema is not None:
+                self.ema.update()
             for key, value in losses.items():
-                sums[key] = sums.get(key, 0.0) + float(value.detach())
+                sums[key] = sums.get(key, 0.0) + value.detach().float()
             batches += 1
             targets += batch.num_targets
-            elapsed = time.perf_counter() - started
             bar.update(1)
-            bar.set_postfix(loss=f"{sums['loss'] / batches:.4f}",
-                            targets_per_s=f"{targets / max(elapsed, 1e-9):.0f}")
+            if show and (batches % 10 == 0 or batches == len(self.batches)):
+                bar.set_postfix(loss=f"{float(sums['loss']) / batches:.4f}", targets_per_s=
+                                f"{targets / max(time.perf_counter() - started, 1e-9):.0f}")
         bar.close()
         memory = getattr(self.model, "memory", None)
         if self.distributed is not None and memory is not None:
             self.distributed.sync_memory(memory)
         seconds = time.perf_counter() - started
-        return {"losses": {k: v / max(batches, 1) for k, v in sums.items()},
+        norms = torch.stack(grad_norms).float().cpu() if grad_norms else torch.zeros(1)
+        return {"losses": {k: float(v) / max(batches, 1) for k, v in sums.items()},
                 "batches": batches, "targets": targets, "train_seconds": seconds,
-                "grad_norm": float(np.mean(grad_norms)) if grad_norms else 0.0,
-                "grad_norm_max": float(np.max(grad_norms)) if grad_norms else 0.0,
+                "grad_norm": float(norms.mean()), "grad_norm_max": float(norms.max()),
                 "lr": {g["name"]: g["lr"] for g in optimizer.param_groups}}
 
     # ----------------------------------------------------------------- persistence
@@ -196,6 +212,7 @@ class Trainer:
             "signature": self.signature, "model": self.model.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "alternation": alternation.state_dict() if alternation else None,
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "state": state.__dict__})
 
     def _save_model(self, path: Path, extra: dict[str, Any] | None = None) -> None:
@@ -266,7 +283,11 @@ class Trainer:
                     groups, self.train_config.use_adaptive_alternating,
                     self.train_config.adaptive_switch_threshold,
                     self.train_config.adaptive_min_steps, self.train_config.alternate_every)
+            self.ema = (ParameterEMA(self.model, self.train_config.ema_decay)
+                        if self.train_config.ema_decay else None)
             if payload is not None and stage_index == state.stage_index and state.epoch > 0:
+                if self.ema is not None and payload.get("ema") is not None:
+                    self.ema.load_state_dict(payload["ema"])
                 optimizer.load_state_dict(payload["optimizer"])
                 scheduler.load_state_dict(payload["scheduler"])
                 if alternation and payload.get("alternation"):
@@ -295,7 +316,8 @@ class Trainer:
                     trained_loss = stats["losses"].get(component, stats["losses"]["loss"])
                     switched = alternation.step(trained_loss)
                 eval_started = time.perf_counter()
-                valid = self.evaluator.evaluate(self.model, "valid", self.device).metrics
+                with self.ema.swapped() if self.ema is not None else nullcontext():
+                    valid = self.evaluator.evaluate(self.model, "valid", self.device).metrics
                 eval_seconds = time.perf_counter() - eval_started
                 metric = valid[selection[0]][selection[1]]
                 if self.distributed is not None:  # every rank takes rank 0's decision
@@ -303,7 +325,8 @@ class Trainer:
                 improved = metric > state.best_metric
                 if improved:
                     state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch, 0
-                    self._save_model(best_path, {"stage": stage, "epoch": epoch})
+                    with self.ema.swapped() if self.ema is not None else nullcontext():
+                        self._save_model(best_path, {"stage": stage, "epoch": epoch})
                 else:
                     state.bad_epochs += 1
                 state.epoch += 1

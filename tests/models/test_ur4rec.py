@@ -1,0 +1,151 @@
+"""UR4Rec on tiny generated data with random text vectors (the real texts are tested apart)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ur4rec.config import config_from_dict
+from ur4rec.evaluation.evaluator import Evaluator
+from ur4rec.models.base import UserBatch
+from ur4rec.models.ur4rec import TextInputs, UR4Rec
+from ur4rec.training.batches import TrainingBatches
+from ur4rec.training.objectives import compute_losses
+from ur4rec.training.trainer import Trainer
+
+from ..conftest import make_prepared, synthetic_interactions
+
+
+def random_inputs(data, dim=12, seed=0):
+    rng = np.random.default_rng(seed)
+    return TextInputs(rng.normal(size=(data.num_users, dim)).astype("f4"),
+                      rng.normal(size=(data.num_items + 1, dim)).astype("f4"),
+                      user_text_train=rng.normal(size=(data.num_users, dim)).astype("f4"))
+
+
+def small_config(**overrides):
+    base = {"model": "ur4rec", "sasrec": {"hidden_dim": 16, "max_seq_len": 12},
+            "retriever": {"output_dim": 16, "num_heads": 2, "num_proxies": 2,
+                          "train_positions": 3},
+            "texts": {"embedding_dim": 12},
+            "training": {"epochs_per_stage": 2, "patience": 5, "batch_size": 8}}
+    for key, value in overrides.items():
+        base.setdefault(key, {}).update(value) if isinstance(value, dict) else base.update(
+            {key: value})
+    return config_from_dict(base)
+
+
+@pytest.fixture
+def data():
+    return make_prepared(synthetic_interactions(num_users=24, num_items=30), num_candidates=8)
+
+
+def test_scores_cover_the_catalogue_and_padding_never_wins(data):
+    model = UR4Rec(data.num_users, data.num_items, small_config(), random_inputs(data)).eval()
+    history = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
+    for scoring in ("sasrec", "retriever", "fused"):
+        model.scoring = scoring
+        scores = model.score_all(UserBatch(torch.tensor([0, 1]), history))
+        assert scores.shape == (2, data.num_items + 1)
+        assert torch.isinf(scores[:, 0]).all() and torch.isfinite(scores[:, 1:]).all()
+
+
+def test_retriever_user_at_a_position_ignores_later_items(data):
+    model = UR4Rec(data.num_users, data.num_items, small_config(memory={"enabled": False}),
+                   random_inputs(data)).eval()
+    users = torch.tensor([0])
+    history = torch.tensor([[3, 4, 5, 6]])
+    changed = history.clone()
+    changed[0, 3] = 9
+    at_two = torch.tensor([[2]])
+    a = model.retriever_user(users, history, at_two)
+    b = model.retriever_user(users, changed, at_two)
+    torch.testing.assert_close(a, b)
+
+
+def test_each_stage_trains_what_it_says(data):
+    config = small_config()
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    batch = next(TrainingBatches(data, 12, 8).epoch(torch.Generator().manual_seed(0)))
+    expected = {"pretrain_sasrec": {"sasrec"}, "pretrain_retriever": {"retrieval"},
+                "end_to_end": {"sasrec", "retrieval", "fused"}}
+    for stage, components in expected.items():
+        model.on_stage_start(stage)
+        losses = compute_losses(model, batch, stage, config.training,
+                                model.stage_groups(stage))
+        assert set(losses) - {"loss"} == components, stage
+    # text projections get gradients: they are trained, not frozen at initialisation
+    model.zero_grad()
+    compute_losses(model, batch, "pretrain_retriever", config.training,
+                   ["retriever"])["loss"].backward()
+    assert model.retriever.item_text.net[0].weight.grad.abs().sum() > 0
+    assert model.retriever.user_text.net[0].weight.grad.abs().sum() > 0
+
+
+def test_training_reads_the_training_view_of_user_texts(data):
+    inputs = random_inputs(data)
+    model = UR4Rec(data.num_users, data.num_items, small_config(memory={"enabled": False}),
+                   inputs)
+    users, history, at = torch.tensor([0]), torch.tensor([[1, 2, 3]]), torch.tensor([[2]])
+    model.train()
+    torch.manual_seed(0)
+    trained_view = model.retriever.expert_tokens(model.user_text_train[users], history,
+                                                 model.item_text, None, at)
+    model.eval()
+    eval_view = model.retriever.expert_tokens(model.user_text[users], history,
+                                              model.item_text, None, at)
+    assert not torch.allclose(trained_view[..., 0, :], eval_view[..., 0, :])
+
+
+def test_full_staged_run_logs_memory_routing_fusion_and_switches(data, tmp_path):
+    config = small_config(training={"stages": ["pretrain_sasrec", "pretrain_retriever",
+                                               "joint_finetune", "end_to_end"],
+                                    "epochs_per_stage": 3, "patience": 10},
+                          fusion={"method": "learned"})
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    trainer = Trainer(model, "ur4rec", data, config, tmp_path, torch.device("cpu"),
+                      Evaluator(data, config.evaluation), progress=False)
+    summary = trainer.fit()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [s["stage"] for s in summary["stages"]] == config.training.stages
+    retriever_rows = [r for r in rows if r["stage"] == "pretrain_retriever"]
+    assert all(r["memory"]["updates_this_epoch"] > 0 for r in retriever_rows)
+    assert retriever_rows[-1]["memory"]["users_with_memory"] == data.num_users
+    assert set(retriever_rows[0]["routing"]) == {"user_text", "history_text", "item_id"}
+    assert sum(retriever_rows[0]["routing"].values()) == pytest.approx(1.0, abs=1e-4)
+    joint = [r for r in rows if r["stage"] == "joint_finetune"]
+    assert [r["trained"] for r in joint] == [["sasrec"], ["retriever"], ["sasrec"]]
+    assert joint[-1]["switch_count"] == 3
+    assert {r["scoring"] for r in rows} == {"sasrec", "retriever", "fused"}
+    end = [r for r in rows if r["stage"] == "end_to_end"]
+    assert set(end[0]["losses"]) == {"loss", "sasrec", "retrieval", "fused"}
+    assert 0 < end[0]["fusion"]["sasrec_weight"] < 1
+
+
+def test_memory_never_reads_validation_or_test_items(data):
+    """Changing only the held-out items leaves everything memory learns unchanged."""
+    frame = synthetic_interactions(num_users=24, num_items=30)
+    other = frame.copy()
+    last_two = other.groupby("user").tail(2).index
+    other.loc[last_two, "timestamp"] += 10_000  # still last, but other items
+    other.loc[last_two, "item"] = ((other.loc[last_two, "item"].astype(int) + 7) % 30 + 1
+                                   ).astype(str)
+    states = []
+    for rows in (frame, other):
+        prepared = make_prepared(rows, num_candidates=5)
+        config = small_config()
+        torch.manual_seed(0)
+        model = UR4Rec(prepared.num_users, prepared.num_items, config, random_inputs(prepared))
+        model.on_stage_start("pretrain_retriever")
+        batch = next(TrainingBatches(prepared, 12, 64).epoch(torch.Generator().manual_seed(0)))
+        torch.manual_seed(1)
+        compute_losses(model, batch, "pretrain_retriever", config.training, ["retriever"])
+        states.append(model.memory.state.clone())
+    same_train = all(np.array_equal(a, b) for a, b in zip(
+        make_prepared(frame, 5).train_sequences, make_prepared(other, 5).train_sequences,
+        strict=True))
+    assert same_train
+    torch.testing.assert_close(states[0], states[1])
