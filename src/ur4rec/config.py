@@ -82,6 +82,7 @@ class RetrieverConfig(_Section):
     learn_temperature: bool = True
     history_len: int = Field(default=50, ge=1)
     train_positions: int = Field(default=8, ge=1)
+    train_position_sampling: Literal["random", "last"] = "random"
     single_expert: bool = False
     image_features: Path | None = None
 

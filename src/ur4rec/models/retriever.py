@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ur4rec.config import RetrieverConfig
+from ur4rec.models.sasrec import FastDropout
 
 HISTORY_EXPERTS = ("history_text", "item_id", "image")
 
@@ -33,17 +34,18 @@ class TextProjection(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, dropout: float) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(in_dim, out_dim), nn.LayerNorm(out_dim),
-                                 nn.Dropout(dropout))
+                                 FastDropout(dropout))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
 
 class CausalPooling(nn.Module):
-    """Attention pooling of items ``[B, L, D]`` into a user vector at every position ``[B, L, D]``.
+    """Attention pooling of items ``[B, L, D]`` into a user vector at chosen positions.
 
-    Position ``t`` pools items ``j ≤ t`` within the last ``window`` (a learned query scores each
-    item, a learned bias per distance ``t - j`` adds recency); right padding is never visible.
+    The vector at position ``t`` pools items ``j ≤ t`` within the last ``window`` (a learned
+    query scores each item, a learned bias per distance ``t - j`` adds recency); right padding
+    is never visible. Only the requested positions are computed (``[B, P, L]`` weights).
     """
 
     def __init__(self, dim: int, window: int) -> None:
@@ -54,14 +56,14 @@ class CausalPooling(nn.Module):
         self.query = nn.Parameter(torch.randn(dim) / math.sqrt(dim))
         self.recency = nn.Parameter(torch.zeros(window))
 
-    def forward(self, items: torch.Tensor) -> torch.Tensor:
+    def forward(self, items: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """``items`` ``[B, L, D]``, ``positions`` ``[B, P]`` → ``[B, P, D]``."""
         length = items.shape[1]
         scores = self.key(items) @ self.query / math.sqrt(items.shape[-1])  # [B, L]
-        distance = (torch.arange(length, device=items.device).unsqueeze(1)
-                    - torch.arange(length, device=items.device).unsqueeze(0))  # t - j
+        distance = positions.unsqueeze(-1) - torch.arange(length, device=items.device)  # [B,P,L]
         visible = (distance >= 0) & (distance < self.window)
         bias = self.recency[distance.clamp(0, self.window - 1)].masked_fill(~visible, -torch.inf)
-        weights = torch.softmax(scores.unsqueeze(1) + bias.unsqueeze(0), dim=-1)  # [B, L, L]
+        weights = torch.softmax(scores.unsqueeze(1) + bias, dim=-1)  # [B, P, L]
         return weights @ self.value(items)
 
 
@@ -78,6 +80,8 @@ class MoERetriever(nn.Module):
         self.item_text = TextProjection(text_dim, dim, config.dropout)
         self.item_id = nn.Embedding(num_items + 1, dim, padding_idx=0)
         nn.init.normal_(self.item_id.weight, std=dim ** -0.5)
+        # cosine scores ignore how popular an item is; a learned bias per item gives that back
+        self.item_bias = nn.Parameter(torch.zeros(num_items + 1))
         if "user_text" in self.experts:
             self.user_text = TextProjection(text_dim, dim, config.dropout)
         if "image" in self.experts:
@@ -106,13 +110,13 @@ class MoERetriever(nn.Module):
             items = items + self.item_image(item_image)
         return items
 
-    def _history_views(self, history: torch.Tensor, item_text: torch.Tensor,
-                       item_image: torch.Tensor | None, text_items: torch.Tensor
+    def _history_views(self, history: torch.Tensor, item_image: torch.Tensor | None,
+                       text_items: torch.Tensor, positions: torch.Tensor
                        ) -> dict[str, torch.Tensor]:
         views = {"history_text": lambda: text_items[history],
                  "item_id": lambda: self.item_id(history),
                  "image": lambda: self.item_image(item_image)[history]}
-        return {name: self.pooling[name](views[name]()) for name in self.pooling}
+        return {name: self.pooling[name](views[name](), positions) for name in self.pooling}
 
     # ------------------------------------------------------------------ users
     def expert_tokens(self, user_text: torch.Tensor | None, history: torch.Tensor,
@@ -121,15 +125,14 @@ class MoERetriever(nn.Module):
         """Expert tokens ``[B, P, K, D]`` at the chosen ``positions`` ``[B, P]`` (before
         refinement). ``user_text`` ``[B, E]`` is the user's encoded preference paragraph."""
         text_items = self.item_text(item_text) if "history_text" in self.experts else item_text
-        pooled = self._history_views(history, item_text, item_image, text_items)
-        rows = torch.arange(len(history), device=history.device).unsqueeze(1)
+        pooled = self._history_views(history, item_image, text_items, positions)
         tokens = []
         for name in self.experts:
             if name == "user_text":
                 projected = self.user_text(user_text)
                 tokens.append(projected.unsqueeze(1).expand(-1, positions.shape[1], -1))
             else:
-                tokens.append(pooled[name][rows, positions])
+                tokens.append(pooled[name])
         return torch.stack(tokens, dim=2)
 
     def refine_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -144,7 +147,9 @@ class MoERetriever(nn.Module):
         return refined.reshape(batch, count, experts, dim)
 
     def score(self, tokens: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """Scores ``[..., N]`` of expert tokens ``[..., K, D]`` against items ``[N, D]``."""
+        """Scores ``[..., N]`` of expert tokens ``[..., K, D]`` against the real items ``[N, D]``
+        (item indices 1..N): routed cosine similarity over the temperature, plus the item's
+        bias."""
         keys = self.router_key(items)  # [N, D]
         queries = self.router_query(tokens)  # [..., K, D]
         route_logits = queries @ keys.T / math.sqrt(items.shape[-1])  # [..., K, N]
@@ -154,7 +159,8 @@ class MoERetriever(nn.Module):
         similarity = F.normalize(tokens, dim=-1) @ F.normalize(items, dim=-1).T  # [..., K, N]
         if self.training:
             self._record_routing(weights)
-        return (weights * similarity).sum(dim=-2) / self.log_temperature.exp().clamp(min=1e-3)
+        scores = (weights * similarity).sum(dim=-2) / self.log_temperature.exp().clamp(min=1e-3)
+        return scores + self.item_bias[1:]
 
     def _record_routing(self, weights: torch.Tensor) -> None:
         if self.single_expert:

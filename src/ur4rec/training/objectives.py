@@ -47,6 +47,20 @@ def last_positions(targets: torch.Tensor, count: int) -> tuple[torch.Tensor, tor
     return positions.clamp(min=0), positions >= 0
 
 
+def random_positions(targets: torch.Tensor, count: int, generator: torch.Generator | None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` distinct target positions per row drawn uniformly (fresh every epoch), sorted,
+    and a mask of which exist — so a model cannot memorise a fixed set of targets per user."""
+    on_cpu = targets.device.type == "cpu"
+    keys = torch.rand(targets.shape, device=targets.device,
+                      generator=generator if on_cpu else None)
+    keys = keys.masked_fill(targets == 0, -1.0)
+    count = min(count, targets.shape[1])
+    chosen, positions = keys.topk(count, dim=1)
+    positions, order = positions.sort(dim=1)
+    return positions, chosen.gather(1, order) >= 0
+
+
 def _softmax_loss(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor
                   ) -> torch.Tensor:
     """Cross-entropy of ``[B, P, N]`` scores over real items for ``targets`` (1-based)."""
@@ -59,7 +73,10 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
     needs_fused = stage in ("joint_finetune", "end_to_end") and model.sasrec is not None
     wants = {"sasrec": stage == "pretrain_sasrec" or needs_fused,
              "retrieval": stage == "pretrain_retriever" or needs_fused or model.sasrec is None}
-    positions, valid = last_positions(batch.targets, model.train_positions)
+    if model.config.retriever.train_position_sampling == "random":
+        positions, valid = random_positions(batch.targets, model.train_positions, generator)
+    else:
+        positions, valid = last_positions(batch.targets, model.train_positions)
     rows = torch.arange(len(positions), device=positions.device).unsqueeze(1)
     targets = batch.targets[rows, positions]
     valid &= targets > 0

@@ -257,6 +257,19 @@ class Trainer:
                     self.writer.add_scalar(f"valid_{protocol}/{key}", value, step)
             self.writer.add_scalar("grad_norm", row["grad_norm"], step)
 
+    def _start_from_current(self, state: StageState, stage: str, best_path: Path,
+                            selection: tuple[str, str]) -> None:
+        """The weights a later stage starts from are its first candidate for best: a stage that
+        cannot improve validation leaves the model as it found it (epoch -1 in the summary)."""
+        valid = self.evaluator.evaluate(self.model, "valid", self.device).metrics
+        metric = valid[selection[0]][selection[1]]
+        if self.distributed is not None:
+            metric = self.distributed.broadcast_float(metric, self.device)
+        state.best_metric, state.best_epoch = metric, -1
+        self._save_model(best_path, {"stage": stage, "epoch": -1})
+        log.info("%s starts at valid %s %s %.4f (kept unless an epoch beats it)", stage,
+                 selection[0], selection[1], metric)
+
     # ----------------------------------------------------------------- main loop
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train every stage; returns per-stage summaries. The model ends at its best weights."""
@@ -296,6 +309,8 @@ class Trainer:
             on_stage = getattr(self.model, "on_stage_start", None)
             if on_stage is not None:
                 on_stage(stage)
+            if stage_index > 0 and state.epoch == 0 and not state.stage_done:
+                self._start_from_current(state, stage, best_path, selection)
             while state.epoch < self.train_config.epochs_per_stage and not state.stage_done:
                 epoch = state.epoch
                 generator = seed_everything(self.train_config.seed, stage_index, epoch)
