@@ -38,17 +38,23 @@ def _time_to_best(run_dir: Path) -> dict[str, float]:
             "s_per_epoch": statistics.mean(row["seconds"] for row in rows)}
 
 
-def run_seed(config: Path, seed: int, out: Path, overrides: dict[str, Any]) -> dict[str, Any]:
+def run_seed(config: Path, seed: int, out: Path, overrides: dict[str, Any],
+             llm_data_dir: Path | None = None) -> dict[str, Any]:
     run_dir = out / f"seed{seed}"
     started = time.perf_counter()
     results = api.train(config, run_dir, overrides={**overrides, "training.seed": seed},
-                        progress=False)
+                        progress=False, llm_data_dir=llm_data_dir)
     wall = time.perf_counter() - started
-    row: dict[str, Any] = {"seed": seed, "wall_s": wall, "parameters": results["parameters"],
-                           **_time_to_best(run_dir)}
+    row: dict[str, Any] = {"seed": seed, "wall_s": wall, "texts_s": results["timing"]["texts_s"],
+                           "parameters": results["parameters"], **_time_to_best(run_dir)}
     for protocol in ("sampled", "full"):
         for key in METRICS:
             row[f"{protocol} {key}"] = results["test"][protocol][key]
+    # each stage's best weights scored as that stage selects (pretrain_sasrec: SASRec alone;
+    # pretrain_retriever: the retriever alone), beside the final model's figures above
+    for stage in results.get("stage_results", []):
+        for protocol, key in (("sampled", "ndcg@10"), ("sampled", "hit@5"), ("full", "ndcg@10")):
+            row[f"{stage['stage']} {protocol} {key}"] = stage["test"][protocol][key]
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
 
@@ -65,13 +71,19 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--out", type=Path, default=Path("runs/bench"))
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--tag", help="run folder name under --out (default: the config's stem)")
+    parser.add_argument("--llm_data_dir", type=Path, help="texts to import (prototype format)")
     args = parser.parse_args()
     from ur4rec.config import parse_override
 
     overrides = dict(parse_override(item) for item in args.set)
-    rows = [run_seed(args.config, seed, args.out / args.config.stem, overrides)
+    out = args.out / (args.tag or args.config.stem)
+    rows = [run_seed(args.config, seed, out, overrides, args.llm_data_dir)
             for seed in args.seeds]
-    print(f"# {args.config} — {time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}"
+    (out / "bench.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    shown = " ".join(f"--set {item}" for item in args.set)
+    print(f"# {args.config} {shown} — {time.strftime('%Y-%m-%d')}, "
+          f"{platform.processor() or platform.machine()}"
           f", torch {torch.__version__}, {torch.get_num_threads()} threads")
     keys = [k for k in rows[0] if k != "seed"]
     print("| seed | " + " | ".join(keys) + " |")

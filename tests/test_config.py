@@ -48,3 +48,14 @@ def test_overrides_win_and_unknown_override_is_named(tmp_path):
     assert load_config(path, {"patience": 9}).training.patience == 9
     with pytest.raises(ConfigError, match="command line: unknown key 'training.patienc'"):
         load_config(path, {"training.patienc": 1})
+
+
+def test_a_dumped_preset_config_reloads_to_the_same_data(tmp_path):
+    from ur4rec.config import config_from_dict, dump_config
+    from ur4rec.data.prepared import effective_settings
+
+    config = config_from_dict({"data": {"dataset": "ml-100k-seed"}})
+    dump_config(config, tmp_path / "config.yaml")
+    reloaded = load_config(tmp_path / "config.yaml")
+    assert effective_settings(reloaded.data) == effective_settings(config.data)
+    assert effective_settings(reloaded.data)["min_rating"] == 4

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from ur4rec import __version__
-from ur4rec.config import RunConfig, dump_config, load_config
+from ur4rec.config import RunConfig, dump_config, load_config, resolved_dict
 from ur4rec.data.prepared import PreparedData, default_prepared_dir, prepare_dataset
 from ur4rec.errors import CheckpointError, ConfigError, UR4RecError
 from ur4rec.evaluation.evaluator import Evaluator
@@ -110,6 +110,8 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     texts_s = time.perf_counter() - texts_started
     seed_everything(config.training.seed)
     model = build_model(config, data, inputs)
+    if config.training.init_from is not None and not resume:
+        _init_from(model, config.training.init_from)
     evaluator = Evaluator(data, config.evaluation)
     info = _run_info(config, data, model, texts)
     if is_main:
@@ -139,6 +141,9 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     eval_started = time.perf_counter()
     model.to(device)
     results = _results(config, data, model, evaluator, device, info)
+    if is_main and len(summary["stages"]) > 1:
+        results["stage_results"] = _stage_results(model, run_dir, evaluator, device,
+                                                  summary["stages"])
     eval_s = time.perf_counter() - eval_started
     epochs = sum(stage["epochs"] for stage in summary["stages"])
     results["timing"] = {
@@ -159,7 +164,7 @@ def _check_resumable(run_dir: Path, config: RunConfig) -> None:
     if not saved.exists():
         raise CheckpointError(f"--resume: {run_dir} has no config.yaml; nothing to resume")
     previous = load_config(saved)
-    if previous.model_dump(mode="json") != config.model_dump(mode="json"):
+    if resolved_dict(previous) != resolved_dict(config):
         raise ConfigError(f"--resume: the config differs from the one {run_dir} was started with "
                           f"({saved}); resume with the same config")
 
@@ -228,6 +233,43 @@ def _results(config: RunConfig, data: PreparedData, model: Recommender, evaluato
     return results
 
 
+def _init_from(model: Recommender, path: Path) -> None:
+    """Load the parameters of ``path`` whose names and shapes match this model, e.g. a
+    SASRec stage trained once and shared by several retriever ablations."""
+    loaded = load_checkpoint(Path(path))["model"]
+    own = model.state_dict()
+    matched = {k: v for k, v in loaded.items() if k in own and own[k].shape == v.shape}
+    if not matched:
+        raise ConfigError(f"training.init_from: no parameter of {path} matches this model "
+                          f"(expected names like {next(iter(own), '?')!r})")
+    model.load_state_dict(matched, strict=False)
+    log.info("training.init_from: %d of %d tensors loaded from %s", len(matched), len(own), path)
+
+
+def _stage_results(model: Recommender, run_dir: Path, evaluator: Evaluator,
+                   device: torch.device, stages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Test and validation metrics of each stage's best checkpoint, scored as that stage
+    scores (``pretrain_sasrec``: SASRec alone), so one run shows what each stage added on the
+    same weights. The model is left at its final weights."""
+    final_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    final_scoring = getattr(model, "scoring", None)
+    rows = []
+    for summary in stages:
+        path = run_dir / "checkpoints" / f"best_{summary['stage']}.pt"
+        if not path.exists():
+            continue
+        model.load_state_dict(load_checkpoint(path)["model"])
+        if hasattr(model, "on_stage_start"):
+            model.on_stage_start(summary["stage"])
+        rows.append({"stage": summary["stage"],
+                     "test": evaluator.evaluate(model, "test", device).metrics,
+                     "valid": evaluator.evaluate(model, "valid", device).metrics})
+    model.load_state_dict(final_state)
+    if final_scoring is not None:
+        model.scoring = final_scoring
+    return rows
+
+
 def _write_results(run_dir: Path, results: dict[str, Any]) -> None:
     (run_dir / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
 
@@ -283,6 +325,9 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
                               model_signature(model, config.model, data.num_users,
                                               data.num_items))
     model.load_state_dict(payload["model"])
+    finish = getattr(model, "on_training_end", None)
+    if finish is not None:
+        finish(config.resolved_stages(), config.training.init_from is not None)
     torch_device = resolve_device(device)
     model.to(torch_device).eval()
     return LoadedRun(run_dir, config, data, model, torch_device)

@@ -187,6 +187,7 @@ class TrainingConfig(_Section):
     grad_clip: float | None = Field(default=5.0, gt=0)
     ema_decay: float | None = Field(default=None, gt=0, lt=1)
     seed: int = 42
+    init_from: Path | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
     num_workers: int = Field(default=0, ge=0)
@@ -417,8 +418,19 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(value)
 
 
+def resolved_dict(config: RunConfig) -> dict[str, Any]:
+    """Every value spelled out, with a dataset preset's filters written as the values it uses,
+    so the dump reloads to the same data (a preset's filters apply only where not set)."""
+    from ur4rec.data.prepared import PRESETS, effective_settings  # data imports this module
+
+    resolved = config.model_dump(mode="json")
+    if config.data.dataset in PRESETS:
+        settings = effective_settings(config.data)
+        for key in ("min_rating", "min_user_interactions", "min_item_interactions"):
+            resolved["data"][key] = settings[key]
+    return resolved
+
+
 def dump_config(config: RunConfig, path: Path) -> None:
     """Write the resolved config (every default spelled out) next to a run."""
-    path.write_text(
-        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False), encoding="utf-8"
-    )
+    path.write_text(yaml.safe_dump(resolved_dict(config), sort_keys=False), encoding="utf-8")

@@ -84,3 +84,11 @@ def test_unreadable_prepared_folder(tmp_path):
     (tmp_path / "meta.json").write_text("{not json")
     with pytest.raises(DataError, match="unreadable"):
         PreparedData.load(tmp_path)
+
+
+def test_a_path_under_a_preset_name_is_refused_not_ignored(tmp_path):
+    from ur4rec.data.prepared import effective_settings
+    from ur4rec.errors import DataError
+
+    with pytest.raises(DataError, match="data.path is set .* built-in preset"):
+        effective_settings(DataConfig(path=tmp_path / "mine.csv"))

@@ -149,3 +149,40 @@ def test_memory_never_reads_validation_or_test_items(data):
         strict=True))
     assert same_train
     torch.testing.assert_close(states[0], states[1])
+
+
+@pytest.mark.parametrize(("stages", "preloaded", "expected"), [
+    (["pretrain_sasrec", "pretrain_retriever"], False, "fused"),
+    (["pretrain_sasrec"], False, "sasrec"),
+    (["pretrain_retriever"], False, "retriever"),
+    (["pretrain_retriever"], True, "fused"),
+    (["end_to_end"], False, "fused"),
+])
+def test_trained_model_scores_with_what_was_trained(data, stages, preloaded, expected):
+    model = UR4Rec(data.num_users, data.num_items, small_config(), random_inputs(data))
+    model.on_stage_start(stages[-1])
+    model.on_training_end(stages, sasrec_preloaded=preloaded)
+    assert model.scoring == expected
+
+
+def test_stage_results_score_each_stage_as_it_was_selected(data, tmp_path):
+    from ur4rec.api import _stage_results
+
+    config = small_config(training={"stages": ["pretrain_sasrec", "pretrain_retriever"]})
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    evaluator = Evaluator(data, config.evaluation)
+    summary = Trainer(model, "ur4rec", data, config, tmp_path, torch.device("cpu"), evaluator,
+                      progress=False).fit()
+    assert model.scoring == "fused"
+    final = evaluator.evaluate(model, "test", torch.device("cpu")).metrics
+    rows = _stage_results(model, tmp_path, evaluator, torch.device("cpu"), summary["stages"])
+    assert [r["stage"] for r in rows] == ["pretrain_sasrec", "pretrain_retriever"]
+    # the model is handed back at its final weights and fused scoring
+    assert model.scoring == "fused"
+    assert evaluator.evaluate(model, "test", torch.device("cpu")).metrics == final
+    model.on_stage_start("pretrain_sasrec")
+    model.load_state_dict(torch.load(tmp_path / "checkpoints" / "best_pretrain_sasrec.pt",
+                                     weights_only=False)["model"])
+    alone = evaluator.evaluate(model, "test", torch.device("cpu")).metrics
+    assert rows[0]["test"] == alone
+    assert rows[0]["test"] != final

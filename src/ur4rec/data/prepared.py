@@ -52,6 +52,12 @@ _PRESET_FIELDS = ("min_rating", "min_user_interactions", "min_item_interactions"
 
 def effective_settings(config: DataConfig) -> dict[str, Any]:
     """The settings that decide the prepared data: preset values unless set explicitly."""
+    if config.dataset in PRESETS and config.path is not None:
+        raise DataError(
+            f"data.path is set ({config.path}) but data.dataset is {config.dataset!r}, a built-in "
+            "preset that would ignore it: give your data its own name (data.dataset: my-data, "
+            "or --dataset my-data on the command line)"
+        )
     if config.dataset in PRESETS:
         preset = PRESETS[config.dataset]
         settings = {"source": preset["source"]}

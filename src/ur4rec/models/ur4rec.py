@@ -94,6 +94,17 @@ class UR4Rec(Recommender):
     def on_stage_start(self, stage: str) -> None:
         self.scoring = STAGE_SCORING[stage] if self.sasrec is not None else "retriever"
 
+    def on_training_end(self, stages: list[str], sasrec_preloaded: bool = False) -> None:
+        """The trained model scores with the fusion when both branches were trained (or SASRec
+        came from ``training.init_from``); otherwise with the one branch that was."""
+        if self.sasrec is None:
+            self.scoring = "retriever"
+            return
+        sasrec_trained = sasrec_preloaded or any(s != "pretrain_retriever" for s in stages)
+        retriever_trained = any(s != "pretrain_sasrec" for s in stages)
+        self.scoring = ("fused" if sasrec_trained and retriever_trained
+                        else "sasrec" if sasrec_trained else "retriever")
+
     def on_epoch_start(self) -> None:
         if self.memory is not None:
             self.memory.start_epoch()

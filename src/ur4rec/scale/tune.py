@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 
-from ur4rec.config import load_config
+from ur4rec.config import load_config, resolved_dict
 from ur4rec.errors import UR4RecError
 from ur4rec.scale.tune_space import (
     Parameter,
@@ -234,7 +234,7 @@ def write_best_config(study: Any, settings: TuneSettings) -> Path | None:
     header = (f"# ur4rec tune: best of {len(completed)} completed trial(s) by valid "
               f"{settings.protocol} {settings.metric} = {best.value:.4f}: trial {best.number} "
               f"({best.user_attrs.get('run_dir')})\n")
-    path.write_text(header + yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False),
+    path.write_text(header + yaml.safe_dump(resolved_dict(config), sort_keys=False),
                     encoding="utf-8")
     return path
 

@@ -380,5 +380,8 @@ class Trainer:
             state.stage_done = False
             self._save_last(state, optimizer, scheduler, None)
         state.finished = True
+        finish = getattr(self.model, "on_training_end", None)
+        if finish is not None:
+            finish(stages, self.config.training.init_from is not None)
         self._save_model(self.checkpoints / "final.pt")
         return {"stages": state.stage_summaries, "train_seconds": state.train_seconds}
