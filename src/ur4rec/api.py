@@ -141,6 +141,8 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     eval_started = time.perf_counter()
     model.to(device)
     results = _results(config, data, model, evaluator, device, info)
+    if "fusion_selection" in summary:
+        results["fusion_selection"] = summary["fusion_selection"]
     if is_main and len(summary["stages"]) > 1:
         results["stage_results"] = _stage_results(model, run_dir, evaluator, device,
                                                   summary["stages"])

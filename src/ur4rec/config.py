@@ -137,6 +137,7 @@ class FusionConfig(_Section):
     sasrec_weight: float = Field(default=0.5, ge=0.0)
     retriever_weight: float = Field(default=0.5, ge=0.0)
     normalize: bool = True
+    select_weights: bool = False
 
     @model_validator(mode="after")
     def _weights(self) -> FusionConfig:

@@ -186,3 +186,30 @@ def test_stage_results_score_each_stage_as_it_was_selected(data, tmp_path):
     alone = evaluator.evaluate(model, "test", torch.device("cpu")).metrics
     assert rows[0]["test"] == alone
     assert rows[0]["test"] != final
+
+
+def test_fusion_weights_are_chosen_on_validation_only(data, tmp_path):
+    from ur4rec.training.fusion_selection import SASREC_SHARES, select_fusion_weights
+
+    config = small_config(training={"stages": ["pretrain_sasrec", "pretrain_retriever"]},
+                          fusion={"select_weights": True})
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    evaluator = Evaluator(data, config.evaluation)
+    summary = Trainer(model, "ur4rec", data, config, tmp_path, torch.device("cpu"), evaluator,
+                      progress=False).fit()
+    chosen = summary["fusion_selection"]
+    assert set(chosen["valid"]) == {f"{s:.2f}" for s in SASREC_SHARES}
+    assert chosen["valid"][f"{chosen['sasrec_weight']:.2f}"] == max(chosen["valid"].values())
+    assert model.fusion.fixed.tolist() == pytest.approx([chosen["sasrec_weight"],
+                                                         chosen["retriever_weight"]])
+    # the chosen weights are what final.pt holds, so a reloaded run scores the same
+    saved = torch.load(tmp_path / "checkpoints" / "final.pt", weights_only=False)["model"]
+    assert saved["fusion.fixed"].tolist() == pytest.approx(model.fusion.fixed.tolist())
+
+    # the test split is never read: an evaluator that refuses it still selects
+    class ValidOnly:
+        def evaluate(self, model, split, device):
+            assert split == "valid", "fusion selection read the test split"
+            return evaluator.evaluate(model, split, device)
+
+    select_fusion_weights(model, ValidOnly(), torch.device("cpu"), ("sampled", "ndcg@10"))

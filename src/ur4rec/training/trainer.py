@@ -30,6 +30,7 @@ from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.training.batches import TrainingBatches
 from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
 from ur4rec.training.ema import ParameterEMA
+from ur4rec.training.fusion_selection import select_fusion_weights
 from ur4rec.training.objectives import compute_losses
 from ur4rec.training.schedules import AlternatingScheduler, warmup_schedule
 
@@ -383,5 +384,15 @@ class Trainer:
         finish = getattr(self.model, "on_training_end", None)
         if finish is not None:
             finish(stages, self.config.training.init_from is not None)
+        summary = {"stages": state.stage_summaries, "train_seconds": state.train_seconds}
+        fusion_config = self.config.fusion
+        if (fusion_config.select_weights and fusion_config.method == "weighted"
+                and getattr(self.model, "scoring", None) == "fused"):
+            summary["fusion_selection"] = select_fusion_weights(
+                self.model, self.evaluator, self.device,
+                (self.config.evaluation.protocol, self.config.evaluation.metric))
+            log.info("fusion weights chosen on validation: sasrec %.2f, retriever %.2f",
+                     summary["fusion_selection"]["sasrec_weight"],
+                     summary["fusion_selection"]["retriever_weight"])
         self._save_model(self.checkpoints / "final.pt")
-        return {"stages": state.stage_summaries, "train_seconds": state.train_seconds}
+        return summary
