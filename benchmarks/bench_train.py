@@ -30,8 +30,10 @@ def _time_to_best(run_dir: Path) -> dict[str, float]:
     """Epochs and wall seconds (training + validation) until the final best epoch."""
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     last_stage = rows[-1]["stage_index"]
-    best_index = max(i for i, row in enumerate(rows)
-                     if row["best"] and row["stage_index"] == last_stage)
+    best = [i for i, row in enumerate(rows) if row["best"]]
+    in_last = [i for i in best if rows[i]["stage_index"] == last_stage]
+    # a last stage that never beat the weights it started from keeps the earlier best
+    best_index = max(in_last or best)
     return {"epochs": len(rows), "best_epoch": best_index + 1,
             "seconds_to_best": sum(row["seconds"] for row in rows[:best_index + 1]),
             "train_s_per_epoch": statistics.mean(row["train_seconds"] for row in rows),
