@@ -27,3 +27,8 @@ def test_a_checkpoint_of_another_shape_is_refused(tmp_path):
     save_checkpoint(tmp_path / "best.pt", {"model": source.state_dict()})
     with pytest.raises(ConfigError, match="no parameter of"):
         _init_from(SASRec(30, SASRecConfig(hidden_dim=16, max_seq_len=7)), tmp_path / "best.pt")
+
+
+def test_a_missing_checkpoint_is_named_with_its_key(tmp_path):
+    with pytest.raises(ConfigError, match="training.init_from: checkpoint .* does not exist"):
+        _init_from(SASRec(20, SASRecConfig(hidden_dim=8, max_seq_len=5)), tmp_path / "none.pt")

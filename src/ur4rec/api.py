@@ -238,6 +238,9 @@ def _results(config: RunConfig, data: PreparedData, model: Recommender, evaluato
 def _init_from(model: Recommender, path: Path) -> None:
     """Load the parameters of ``path`` whose names and shapes match this model, e.g. a
     SASRec stage trained once and shared by several retriever ablations."""
+    if not Path(path).is_file():
+        raise ConfigError(f"training.init_from: checkpoint {path} does not exist (expected a .pt "
+                          "file such as RUN/checkpoints/best_pretrain_sasrec.pt)")
     loaded = load_checkpoint(Path(path))["model"]
     own = model.state_dict()
     matched = {k: v for k, v in loaded.items() if k in own and own[k].shape == v.shape}

@@ -422,12 +422,12 @@ def parse_override(text: str) -> tuple[str, Any]:
 def resolved_dict(config: RunConfig) -> dict[str, Any]:
     """Every value spelled out, with a dataset preset's filters written as the values it uses,
     so the dump reloads to the same data (a preset's filters apply only where not set)."""
-    from ur4rec.data.prepared import PRESETS, effective_settings  # data imports this module
+    from ur4rec.data.prepared import PRESET_FIELDS, PRESETS, effective_settings  # imports us
 
     resolved = config.model_dump(mode="json")
     if config.data.dataset in PRESETS:
         settings = effective_settings(config.data)
-        for key in ("min_rating", "min_user_interactions", "min_item_interactions"):
+        for key in PRESET_FIELDS:
             resolved["data"][key] = settings[key]
     return resolved
 

@@ -47,7 +47,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "ml-100k-seed": {"source": "ml-100k", "min_rating": 4.0, "min_user_interactions": 5,
                      "min_item_interactions": 1},
 }
-_PRESET_FIELDS = ("min_rating", "min_user_interactions", "min_item_interactions")
+PRESET_FIELDS = ("min_rating", "min_user_interactions", "min_item_interactions")
 
 
 def effective_settings(config: DataConfig) -> dict[str, Any]:
@@ -61,13 +61,13 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
     if config.dataset in PRESETS:
         preset = PRESETS[config.dataset]
         settings = {"source": preset["source"]}
-        for key in _PRESET_FIELDS:
+        for key in PRESET_FIELDS:
             settings[key] = getattr(config, key) if key in config.model_fields_set else preset[key]
     elif config.path is not None:
         settings = {"source": str(config.path.resolve()), "format": config.format,
                     "columns": config.columns.model_dump(),
                     "item_metadata": str(config.item_metadata) if config.item_metadata else None}
-        settings.update({key: getattr(config, key) for key in _PRESET_FIELDS})
+        settings.update({key: getattr(config, key) for key in PRESET_FIELDS})
     else:
         raise DataError(
             f"unknown dataset {config.dataset!r}: use one of {', '.join(PRESETS)} or set "

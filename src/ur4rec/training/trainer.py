@@ -258,14 +258,20 @@ class Trainer:
                     self.writer.add_scalar(f"valid_{protocol}/{key}", value, step)
             self.writer.add_scalar("grad_norm", row["grad_norm"], step)
 
-    def _start_from_current(self, state: StageState, stage: str, best_path: Path,
-                            selection: tuple[str, str]) -> None:
-        """The weights a later stage starts from are its first candidate for best: a stage that
-        cannot improve validation leaves the model as it found it (epoch -1 in the summary)."""
+    def _validate(self, selection: tuple[str, str]) -> tuple[dict[str, Any], float]:
+        """Validation metrics and the selection metric; under torchrun every rank takes rank 0's
+        value, so all ranks make the same early-stopping decision."""
         valid = self.evaluator.evaluate(self.model, "valid", self.device).metrics
         metric = valid[selection[0]][selection[1]]
         if self.distributed is not None:
             metric = self.distributed.broadcast_float(metric, self.device)
+        return valid, metric
+
+    def _start_from_current(self, state: StageState, stage: str, best_path: Path,
+                            selection: tuple[str, str]) -> None:
+        """The weights a later stage starts from are its first candidate for best: a stage that
+        cannot improve validation leaves the model as it found it (epoch -1 in the summary)."""
+        _, metric = self._validate(selection)
         state.best_metric, state.best_epoch = metric, -1
         self._save_model(best_path, {"stage": stage, "epoch": -1})
         log.info("%s starts at valid %s %s %.4f (kept unless an epoch beats it)", stage,
@@ -333,11 +339,8 @@ class Trainer:
                     switched = alternation.step(trained_loss)
                 eval_started = time.perf_counter()
                 with self.ema.swapped() if self.ema is not None else nullcontext():
-                    valid = self.evaluator.evaluate(self.model, "valid", self.device).metrics
+                    valid, metric = self._validate(selection)
                 eval_seconds = time.perf_counter() - eval_started
-                metric = valid[selection[0]][selection[1]]
-                if self.distributed is not None:  # every rank takes rank 0's decision
-                    metric = self.distributed.broadcast_float(metric, self.device)
                 improved = metric > state.best_metric
                 if improved:
                     state.best_metric, state.best_epoch, state.bad_epochs = metric, epoch, 0
@@ -389,8 +392,7 @@ class Trainer:
         if (fusion_config.select_weights and fusion_config.method == "weighted"
                 and getattr(self.model, "scoring", None) == "fused"):
             summary["fusion_selection"] = select_fusion_weights(
-                self.model, self.evaluator, self.device,
-                (self.config.evaluation.protocol, self.config.evaluation.metric))
+                self.model, self.evaluator, self.device, selection)
             log.info("fusion weights chosen on validation: sasrec %.2f, retriever %.2f",
                      summary["fusion_selection"]["sasrec_weight"],
                      summary["fusion_selection"]["retriever_weight"])
