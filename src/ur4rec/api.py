@@ -24,8 +24,10 @@ from ur4rec import __version__
 from ur4rec.config import RunConfig, dump_config, load_config, resolved_dict
 from ur4rec.data.prepared import PreparedData, default_prepared_dir, prepare_dataset
 from ur4rec.errors import CheckpointError, ConfigError, UR4RecError
+from ur4rec.evaluation.cold import cold_results
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.evaluation.metrics import random_guess_expectation
+from ur4rec.evaluation.slices import results_slices
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.factory import build_model, count_parameters
 from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
@@ -51,7 +53,7 @@ def prepare_data(config: RunConfig, data_dir: Path | None = None) -> PreparedDat
 def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
                   llm_data_dir: Path | None) -> tuple[dict[str, Any] | None, Any]:
     """Text (and image) vectors for the text models: a summary for the logs, and the inputs."""
-    if config.model not in ("retriever", "ur4rec"):
+    if config.model not in ("retriever", "ur4rec", "text_zero_shot", "text_to_id"):
         return None, None
     from ur4rec.models.ur4rec import TextInputs
     from ur4rec.text.pipeline import texts_for_run  # the text stack loads only when needed
@@ -59,11 +61,23 @@ def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
     texts = texts_for_run(config, data, run_dir, llm_data_dir)
     summary = texts.describe()
     train_view = None
-    if "user_text" in config.retriever.experts and summary.get("origin") != "imported":
+    reads_user_text = (config.model in ("retriever", "ur4rec")
+                       and "user_text" in config.retriever.experts)
+    if reads_user_text and summary.get("origin") != "imported":
         from ur4rec.text.pipeline import training_view_user_vectors
 
         train_view, summary["training_view"] = training_view_user_vectors(
-            config, data, config.retriever.train_positions)
+            config, data, config.retriever.train_window)
+    elif reads_user_text:
+        # imported texts were written from a history we do not know: they cannot be cut before
+        # the training targets, so training reads them as they are — said, never silent
+        summary["training_view"] = {
+            "status": "not built: imported user texts come from an unknown history, so "
+                      "training positions read the same imported text as evaluation",
+            "leak_free": False}
+        log.warning("imported user texts: no training view can be written before the "
+                    "retriever's training targets; training reads the imported texts as they "
+                    "are (results.json texts.training_view)")
     image = None
     if config.retriever.image_features is not None:
         from ur4rec.data.features import load_item_features
@@ -81,7 +95,10 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     """Prepare data (and texts), train every stage, evaluate the best model, write the run.
 
     Returns the ``results.json`` content. With ``resume`` the run continues from
-    ``output_dir/checkpoints/last.pt`` and ends with the metrics an uninterrupted run would have.
+    ``output_dir/checkpoints/last.pt`` and ends with the metrics an uninterrupted run would have
+    (``training.init_from`` is loaded again when the run stopped before its first ``last.pt``;
+    texts the run imported with ``llm_data_dir`` are read again from that folder, for training
+    and evaluation alike, when ``llm_data_dir`` is not given — refused if it holds none now).
     ``callbacks`` receive each epoch's ``metrics.jsonl`` row (an exception stops training).
     """
     started = time.perf_counter()
@@ -110,7 +127,7 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     texts_s = time.perf_counter() - texts_started
     seed_everything(config.training.seed)
     model = build_model(config, data, inputs)
-    if config.training.init_from is not None and not resume:
+    if config.training.init_from is not None and _init_from_applies(run_dir, resume):
         _init_from(model, config.training.init_from)
     evaluator = Evaluator(data, config.evaluation)
     info = _run_info(config, data, model, texts)
@@ -141,6 +158,7 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     eval_started = time.perf_counter()
     model.to(device)
     results = _results(config, data, model, evaluator, device, info)
+    results.update(cold_results(model, data, config.evaluation, device))  # data.cold_items
     if "fusion_selection" in summary:
         results["fusion_selection"] = summary["fusion_selection"]
     if is_main and len(summary["stages"]) > 1:
@@ -218,10 +236,11 @@ def _run_info(config: RunConfig, data: PreparedData, model: Recommender,
 
 def _results(config: RunConfig, data: PreparedData, model: Recommender, evaluator: Evaluator,
              device: torch.device, info: dict[str, Any]) -> dict[str, Any]:
-    test = evaluator.evaluate(model, "test", device).metrics
-    valid = evaluator.evaluate(model, "valid", device).metrics
+    test = evaluator.evaluate(model, "test", device)
+    valid = evaluator.evaluate(model, "valid", device)
     results = {
-        "model": config.model, "name": config.name, "test": test, "valid": valid,
+        "model": config.model, "name": config.name, "test": test.metrics, "valid": valid.metrics,
+        "slices": results_slices(valid=valid, test=test),
         "dataset": data.summary(), "parameters": info["parameters"],
         "protocol": {"num_candidates": int(data.valid_candidates.shape[1]),
                      "ties": config.evaluation.ties, "mask_history": config.evaluation.mask_history,
@@ -235,20 +254,48 @@ def _results(config: RunConfig, data: PreparedData, model: Recommender, evaluato
     return results
 
 
+def _init_from_applies(run_dir: Path, resume: bool) -> bool:
+    """``training.init_from`` is loaded unless the run resumes from ``checkpoints/last.pt``
+    (which already holds the weights, initialised ones included). A resume that finds no
+    ``last.pt`` (the run was killed in its first epoch) starts from scratch, so it loads
+    ``init_from`` exactly as the first attempt did."""
+    return not (resume and (run_dir / "checkpoints" / "last.pt").is_file())
+
+
+def _init_from_part(model: Recommender) -> tuple[str, str]:
+    """``(name prefix, description)`` of the tensors ``training.init_from`` is for: the SASRec
+    branch of a UR4Rec model (``sasrec.*``), all tensors of any other model (e.g. SASRec)."""
+    if getattr(model, "sasrec", None) is not None:
+        return "sasrec.", "SASRec (sasrec.*)"
+    return "", type(model).__name__
+
+
 def _init_from(model: Recommender, path: Path) -> None:
     """Load the parameters of ``path`` whose names and shapes match this model, e.g. a
-    SASRec stage trained once and shared by several retriever ablations."""
+    SASRec stage trained once and shared by several retriever ablations. Fails unless at least
+    one tensor of the part it initialises (see :func:`_init_from_part`) is loaded."""
     if not Path(path).is_file():
         raise ConfigError(f"training.init_from: checkpoint {path} does not exist (expected a .pt "
                           "file such as RUN/checkpoints/best_pretrain_sasrec.pt)")
     loaded = load_checkpoint(Path(path))["model"]
     own = model.state_dict()
     matched = {k: v for k, v in loaded.items() if k in own and own[k].shape == v.shape}
-    if not matched:
-        raise ConfigError(f"training.init_from: no parameter of {path} matches this model "
-                          f"(expected names like {next(iter(own), '?')!r})")
+    prefix, part = _init_from_part(model)
+    part_names = [k for k in own if k.startswith(prefix)]
+    part_matched = [k for k in matched if k.startswith(prefix)]
+    if not part_matched:
+        expected = next(iter(part_names), next(iter(own), "?"))
+        found = f"{len(matched)} other tensors match" if matched else "no tensor matches"
+        raise ConfigError(f"training.init_from: no parameter of {path} matches this model's "
+                          f"{part} tensors by name and shape ({found}; expected names like "
+                          f"{expected!r})")
     model.load_state_dict(matched, strict=False)
-    log.info("training.init_from: %d of %d tensors loaded from %s", len(matched), len(own), path)
+    log.info("training.init_from: %d of %d %s tensors (%d of %d in all) loaded from %s",
+             len(part_matched), len(part_names), part, len(matched), len(own), path)
+    if len(part_matched) < len(part_names):
+        log.warning("training.init_from: %d %s tensors are not in %s (or differ in shape) and "
+                    "keep their random initialisation", len(part_names) - len(part_matched),
+                    part, path)
 
 
 def _stage_results(model: Recommender, run_dir: Path, evaluator: Evaluator,
@@ -345,10 +392,12 @@ def evaluate(run_dir: str | Path, save_ranks: str | Path | None = None, device: 
     evaluator = Evaluator(run.data, run.config.evaluation)
     started = time.perf_counter()
     test = evaluator.evaluate(run.model, "test", run.device, details=save_ranks is not None)
-    valid = evaluator.evaluate(run.model, "valid", run.device).metrics
+    valid = evaluator.evaluate(run.model, "valid", run.device)
     results_path = Path(run_dir) / "results.json"
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
-    results.update({"test": test.metrics, "valid": valid, "dataset": run.data.summary()})
+    results.update({"test": test.metrics, "valid": valid.metrics, "dataset": run.data.summary(),
+                    "slices": results_slices(valid=valid, test=test)})
+    results.update(cold_results(run.model, run.data, run.config.evaluation, run.device))
     results.setdefault("timing", {})["evaluate_s"] = round(time.perf_counter() - started, 3)
     _write_results(Path(run_dir), results)
     if save_ranks is not None:

@@ -46,6 +46,9 @@ class DataConfig(_Section):
     num_candidates: int = Field(default=100, ge=2)
     candidate_seed: int = 2024
     prepared_dir: Path | None = None
+    # cold-item protocol (docs/data.md): this share of the catalogue, chosen by candidate_seed,
+    # loses every interaction from the training data and is ranked apart; 0 = off
+    cold_items: float = Field(default=0.0, ge=0.0, lt=0.5)
 
 
 class SASRecConfig(_Section):
@@ -57,6 +60,12 @@ class SASRecConfig(_Section):
     dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
     max_seq_len: int = Field(default=200, ge=1)
     positions: Literal["recency", "absolute"] = "recency"
+    # backbone variants (issue 13 A/Bs); the defaults are the original computation
+    ffn_dim: int | None = Field(default=None, ge=1)  # None: hidden_dim
+    activation: Literal["gelu", "relu"] = "gelu"
+    attention_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    scale_embeddings: bool = True  # item embeddings × sqrt(hidden_dim)
+    position_init_std: float = Field(default=0.02, gt=0.0)
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecConfig:
@@ -83,6 +92,12 @@ class RetrieverConfig(_Section):
     history_len: int = Field(default=50, ge=1)
     train_positions: int = Field(default=8, ge=1)
     train_position_sampling: Literal["random", "last"] = "random"
+    # the retriever trains on targets among each user's last `train_window` training positions;
+    # the user text and the memory it reads in training are written from the items before them
+    train_window: int = Field(default=32, ge=1)
+    # candidate side: vector = id embedding (item_id) + projected item text (item_text) (+ image)
+    item_text: bool = True
+    item_id: bool = True
     single_expert: bool = False
     image_features: Path | None = None
 
@@ -94,6 +109,12 @@ class RetrieverConfig(_Section):
             raise ValueError(f"retriever.experts has duplicates: {self.experts}")
         if "image" in self.experts and self.image_features is None:
             raise ValueError("retriever.experts has 'image' but retriever.image_features is not set")
+        if not (self.item_text or self.item_id or "image" in self.experts):
+            raise ValueError("retriever.item_text and retriever.item_id are both false: the "
+                             "candidates would have no representation")
+        if self.train_window < self.train_positions:
+            raise ValueError(f"retriever.train_window ({self.train_window}) must be at least "
+                             f"retriever.train_positions ({self.train_positions})")
         if self.output_dim % self.num_heads:
             raise ValueError(
                 f"retriever.output_dim ({self.output_dim}) must be divisible by "
@@ -154,6 +175,10 @@ class TextsConfig(_Section):
 
     backend: Literal["template", "openai", "local", "import"] = "template"
     dir: Path | None = None
+    # item descriptions imported from this folder's item_descriptions.json while the user texts
+    # still come from `backend` (item texts describe the film only: they cannot leak)
+    item_dir: Path | None = None
+    ignore_unknown_item_ids: bool = False
     encoder_model: str = "all-MiniLM-L6-v2"
     embedding_dim: int = Field(default=384, ge=1)
     encode_batch_size: int = Field(default=128, ge=1)
@@ -185,6 +210,11 @@ class TrainingConfig(_Section):
     patience: int = Field(default=10, ge=1)
     warmup_steps: int = Field(default=50, ge=0)
     schedule: Literal["constant", "cosine"] = "constant"
+    # how users are grouped into batches (training/batches.py): ``length`` groups similar
+    # lengths (a short user's target weighs more); ``random``; ``tokens``: length buckets sized
+    # to about batch_size × mean targets per user, so every target weighs about the same
+    batching: Literal["length", "random", "tokens"] = "length"
+    adam_betas: tuple[float, float] = (0.9, 0.98)
     grad_clip: float | None = Field(default=5.0, gt=0)
     ema_decay: float | None = Field(default=None, gt=0, lt=1)
     seed: int = 42
@@ -198,6 +228,16 @@ class TrainingConfig(_Section):
     adaptive_min_steps: int = Field(default=2, ge=1)
     alternate_every: int = Field(default=1, ge=1)
     use_uncertainty_weighting: bool = False
+    # a non-finite loss or gradient norm in an epoch: "fail" ends the run with an error (exit 2)
+    # after restoring the stage's last finite best; "stop_stage" ends only that stage and goes on
+    on_divergence: Literal["fail", "stop_stage"] = "fail"
+
+    @field_validator("adam_betas")
+    @classmethod
+    def _betas_in_range(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(0.0 <= beta < 1.0 for beta in value):
+            raise ValueError(f"training.adam_betas must each be in [0, 1), got {list(value)}")
+        return value
 
     @field_validator("stages")
     @classmethod
@@ -239,7 +279,15 @@ class EvaluationConfig(_Section):
         return self
 
 
-ModelName = Literal["random", "pop", "sasrec", "retriever", "ur4rec"]
+class TextBaselineConfig(_Section):
+    """The text floors ``text_zero_shot`` and ``text_to_id`` (models/text_baselines.py)."""
+
+    history_len: int = Field(default=50, ge=1)  # zero-shot: the user = mean of these items' texts
+    ridge: float = Field(default=1.0, gt=0.0)  # text→id map: L2 strength of the ridge fit
+
+
+ModelName = Literal["random", "pop", "sasrec", "retriever", "ur4rec", "text_zero_shot",
+                    "text_to_id"]
 
 
 class RunConfig(_Section):
@@ -253,6 +301,7 @@ class RunConfig(_Section):
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     texts: TextsConfig = Field(default_factory=TextsConfig)
+    text_baselines: TextBaselineConfig = Field(default_factory=TextBaselineConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
@@ -263,6 +312,8 @@ class RunConfig(_Section):
         return {
             "random": [],
             "pop": [],
+            "text_zero_shot": [],
+            "text_to_id": [],
             "sasrec": ["pretrain_sasrec"],
             "retriever": ["pretrain_retriever"],
             "ur4rec": ["pretrain_sasrec", "pretrain_retriever", "end_to_end"],

@@ -15,3 +15,7 @@ class ConfigError(UR4RecError):
 
 class CheckpointError(UR4RecError):
     """A checkpoint that cannot be read or belongs to another model or catalogue."""
+
+
+class TrainingDiverged(UR4RecError):
+    """A non-finite loss or gradient: the run stops instead of validating a broken model."""

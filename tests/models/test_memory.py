@@ -9,15 +9,23 @@ def memory_with(trigger: str, **kwargs) -> UserMemory:
     return UserMemory(5, 4, MemoryConfig(update_trigger=trigger, **kwargs))
 
 
-def test_interaction_count_fires_once_the_threshold_is_reached():
+def test_interaction_count_counts_new_interactions_since_the_last_update():
     memory = memory_with("INTERACTION_COUNT", interaction_threshold=5)
     users = torch.tensor([0, 1])
-    memory.update(users, torch.randn(2, 4), torch.tensor([3, 6]))
+    memory.update(users, torch.randn(2, 4), torch.tensor([3, 6]))  # items read so far
     assert memory.has_memory.tolist() == [False, True, False, False, False]
     assert memory.since_update.tolist() == [3, 0, 0, 0, 0]
-    memory.update(users, torch.randn(2, 4), torch.tensor([3, 1]))
-    assert memory.has_memory[0] and memory.since_update[0] == 0
-    assert memory.statistics()["updates_this_epoch"] == 2
+    assert memory.statistics()["new_interactions_this_epoch"] == 9
+    memory.start_epoch()
+    # a revisit of the same history brings nothing new: no rewrite (the old code counted
+    # every target of the row again, so a threshold of 5 fired on every visit)
+    memory.update(users, torch.randn(2, 4), torch.tensor([3, 6]))
+    stats = memory.statistics()
+    assert stats["updates_this_epoch"] == 0 and stats["new_interactions_this_epoch"] == 0
+    assert memory.since_update.tolist()[:2] == [3, 0]
+    memory.update(users, torch.randn(2, 4), torch.tensor([5, 9]))  # 2 and 3 new items
+    assert memory.has_memory[0] and memory.since_update.tolist()[:2] == [0, 3]
+    assert memory.statistics()["updates_this_epoch"] == 1
 
 
 def test_drift_threshold_fires_for_new_users_and_on_drift_only():
@@ -54,8 +62,8 @@ def test_time_based_and_explicit_triggers():
 
 def test_history_is_bounded_and_memory_is_in_the_state_dict():
     memory = memory_with("INTERACTION_COUNT", interaction_threshold=1, max_memory_size=3)
-    for _ in range(7):
-        memory.update(torch.tensor([4]), torch.randn(1, 4), torch.tensor([1]))
+    for step in range(7):
+        memory.update(torch.tensor([4]), torch.randn(1, 4), torch.tensor([step + 1]))
     assert memory.history_size[4] == 3
     restored = memory_with("INTERACTION_COUNT", interaction_threshold=1, max_memory_size=3)
     restored.load_state_dict(memory.state_dict())

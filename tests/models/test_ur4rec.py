@@ -104,7 +104,7 @@ def test_full_staged_run_logs_memory_routing_fusion_and_switches(data, tmp_path)
     config = small_config(training={"stages": ["pretrain_sasrec", "pretrain_retriever",
                                                "joint_finetune", "end_to_end"],
                                     "epochs_per_stage": 3, "patience": 10},
-                          fusion={"method": "learned"})
+                          fusion={"method": "learned"}, memory={"update_trigger": "TIME_BASED"})
     model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
     trainer = Trainer(model, "ur4rec", data, config, tmp_path, torch.device("cpu"),
                       Evaluator(data, config.evaluation), progress=False)
@@ -216,3 +216,125 @@ def test_fusion_weights_are_chosen_on_validation_only(data, tmp_path):
             return evaluator.evaluate(model, split, device)
 
     select_fusion_weights(model, ValidOnly(), torch.device("cpu"), ("sampled", "ndcg@10"))
+
+
+def _no_dropout_config(**overrides):
+    return small_config(sasrec={"dropout": 0.0}, retriever={"dropout": 0.0},
+                        memory={"interaction_threshold": 1}, **overrides)
+
+
+def test_memory_in_training_never_shows_a_position_its_own_target(data):
+    """Memory on, training mode: changing only the target of the earlier sampled position (an
+    item the later position may read) leaves the earlier position's scores unchanged."""
+    import copy
+
+    config = _no_dropout_config()
+    torch.manual_seed(0)
+    base = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).train()
+    users = torch.tensor([0])
+    history = torch.tensor([[3, 4, 5, 6, 7, 8, 9, 10]])
+    positions, start = torch.tensor([[2, 5]]), torch.tensor([2])
+    changed = history.clone()
+    changed[0, 3] = 20  # the target of position 2, read by position 5
+    scores = []
+    for seqs in (history, changed):
+        model = copy.deepcopy(base)
+        out = model.branch_scores(users, seqs, positions, start, need="retriever")
+        assert bool(model.memory.has_memory[0])  # the memory did fire and is read
+        scores.append(out["retriever"][:, 0])
+    torch.testing.assert_close(scores[0], scores[1])
+
+
+def test_training_positions_lie_in_the_window_the_memory_and_text_precede(data):
+    """Every sampled target position is at or after where the memory is written from; short
+    rows write from their first position, never from padding."""
+    config = small_config(retriever={"train_positions": 3, "train_window": 4})
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).train()
+    seen = {}
+
+    def spy(users, history, positions, memory_position=None, need="fused"):
+        seen.update(positions=positions, start=memory_position, history=history)
+        return original(users, history, positions, memory_position, need)
+
+    original, model.branch_scores = model.branch_scores, spy
+    batch = next(TrainingBatches(data, 12, 64).epoch(torch.Generator().manual_seed(0)))
+    compute_losses(model, batch, "pretrain_retriever", config.training, ["retriever"])
+    lengths = (batch.targets > 0).sum(dim=1)
+    start = seen["start"]
+    assert torch.equal(start, (lengths - 4).clamp(min=0))
+    assert bool((seen["positions"] >= start.unsqueeze(1)).all())
+    # the memory source position holds a real item for every row (never padding)
+    assert bool((seen["history"].gather(1, start.unsqueeze(1)) > 0).all())
+
+
+def test_text_free_retriever_ignores_every_text_vector(data):
+    """experts [item_id] + item_text false: replacing every text vector by noise moves nothing."""
+    config = small_config(retriever={"experts": ["item_id"], "item_text": False})
+    torch.manual_seed(0)
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data, seed=0)).eval()
+    batch = UserBatch(torch.tensor([0, 1]), torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]))
+    model.scoring = "retriever"
+    before = model.score_all(batch)
+    for name in ("user_text", "item_text", "user_text_train"):
+        getattr(model, name).normal_()
+    torch.testing.assert_close(model.score_all(batch), before)
+    # and with item text on, the same noise moves the scores (the test can fail)
+    config = small_config(retriever={"experts": ["item_id"]})
+    torch.manual_seed(0)
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data, seed=0)).eval()
+    model.scoring = "retriever"
+    before = model.score_all(batch)
+    model.item_text.normal_()
+    assert not torch.allclose(model.score_all(batch), before)
+
+
+@pytest.mark.parametrize("best_share", [0.0, 1.0])
+def test_fusion_selection_can_choose_one_branch_alone(best_share):
+    """Validation may say SASRec alone (1.0) or the retriever alone (0.0) is best."""
+    from types import SimpleNamespace
+
+    from ur4rec.training.fusion_selection import select_fusion_weights
+
+    fusion = SimpleNamespace(fixed=torch.tensor([0.5, 0.5]))
+    model = SimpleNamespace(fusion=fusion)
+
+    class Evaluator_:
+        def evaluate(self, model, split, device):
+            share = float(model.fusion.fixed[0])
+            return SimpleNamespace(metrics={"sampled": {"ndcg@10": -abs(share - best_share)}})
+
+    chosen = select_fusion_weights(model, Evaluator_(), torch.device("cpu"),
+                                   ("sampled", "ndcg@10"))
+    assert chosen["sasrec_weight"] == best_share
+    assert fusion.fixed.tolist() == [best_share, 1.0 - best_share]
+
+
+def test_frozen_temperature_stays_frozen_through_training(data, tmp_path):
+    config = small_config(retriever={"learn_temperature": False},
+                          training={"stages": ["pretrain_retriever"], "epochs_per_stage": 2})
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    before = model.retriever.log_temperature.detach().clone()
+    Trainer(model, "ur4rec", data, config, tmp_path, torch.device("cpu"),
+            Evaluator(data, config.evaluation), progress=False).fit()
+    assert not model.retriever.log_temperature.requires_grad
+    torch.testing.assert_close(model.retriever.log_temperature.detach(), before)
+    # a learned temperature does move (the test can fail)
+    config = small_config(training={"stages": ["pretrain_retriever"], "epochs_per_stage": 2})
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    Trainer(model, "ur4rec", data, config, tmp_path / "learned", torch.device("cpu"),
+            Evaluator(data, config.evaluation), progress=False).fit()
+    assert not torch.allclose(model.retriever.log_temperature.detach(), before)
+
+
+def test_text_only_retriever_ignores_every_id_embedding(data):
+    """experts [user_text, history_text] + item_id false: new id vectors move nothing."""
+    config = small_config(retriever={"experts": ["user_text", "history_text"],
+                                     "item_id": False}, memory={"enabled": False})
+    torch.manual_seed(0)
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).eval()
+    model.scoring = "retriever"
+    batch = UserBatch(torch.tensor([0, 1]), torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]))
+    before = model.score_all(batch)
+    with torch.no_grad():
+        model.retriever.item_id.weight.normal_()
+    torch.testing.assert_close(model.score_all(batch), before)

@@ -106,7 +106,8 @@ def test_evaluating_a_run_again_reuses_its_texts(films, tmp_path):
     generate_texts(films, "template", TextsConfig(), source, users=[0, 1], items=[1])
     texts_for_run(config(), films, tmp_path / "run", source)
     again = texts_for_run(config(), films, tmp_path / "run", None)
-    assert again.info["origin"] == "reused" and again.info["dir"] == str(source)
+    # texts imported once stay imported (never a template training view beside them)
+    assert again.info["origin"] == "imported" and again.info["dir"] == str(source)
 
 
 def test_openai_texts_through_the_run_with_failures_falling_back(films, tmp_path, monkeypatch):
@@ -155,3 +156,39 @@ def test_ml100k_with_everything_cached_takes_under_two_seconds(ml100k, tmp_path)
     assert elapsed <= 2.0, elapsed
     assert run.user_vectors.shape == (943, DIM) and run.item_vectors.shape == (1683, DIM)
     assert os.path.isdir(run.info["dir"])
+
+
+def test_item_texts_imported_alone_while_user_texts_stay_generated(films, tmp_path):
+    """texts.item_dir: item descriptions from a file, user texts from the template (leak-free),
+    and the provenance of each side in the record."""
+    items_dir = tmp_path / "llm_items"
+    items_dir.mkdir()
+    (items_dir / ITEM_FILE).write_text(json.dumps({"1": "A film about a lighthouse keeper.",
+                                                   "2": "A caper in Lisbon."}))
+    run = texts_for_run(config(item_dir=items_dir), films, tmp_path / "run", None)
+    assert run.item_texts[1] == "A film about a lighthouse keeper."
+    assert run.item_texts[3].startswith("Film Number 3")  # not in the file: template, flagged
+    sides = run.info["sides"]
+    assert sides["items"]["origin"] == "imported" and sides["items"]["dir"] == str(items_dir)
+    assert sides["items"]["from_source"] == 2
+    assert sides["items"]["fallback_template"] == films.num_items - 2
+    assert sides["users"]["origin"] == "generated" and sides["users"]["backend"] == "template"
+    assert sides["users"]["possibly_leaking"] is False and not run.info["possibly_leaking"]
+    plain = texts_for_run(config(), films, tmp_path / "plain", None)
+    assert plain.user_texts == run.user_texts and plain.item_texts[1] != run.item_texts[1]
+
+
+def test_imported_item_texts_for_unknown_ids_are_refused_in_one_line(films, tmp_path):
+    from ur4rec.errors import DataError
+
+    items_dir = tmp_path / "llm_items"
+    items_dir.mkdir()
+    (items_dir / ITEM_FILE).write_text(json.dumps({"1": "Known.", "9999": "Unknown film."}))
+    with pytest.raises(DataError, match=r"item_descriptions.json: 1 item ids are not in "
+                                        r"dataset 'films' \(e.g. \['9999'\]\)"):
+        texts_for_run(config(item_dir=items_dir), films, tmp_path / "run", None)
+    run = texts_for_run(config(item_dir=items_dir, ignore_unknown_item_ids=True), films,
+                        tmp_path / "run2", None)
+    assert run.item_texts[1] == "Known."
+    with pytest.raises(ConfigError, match="texts.item_dir: .* does not exist"):
+        texts_for_run(config(item_dir=tmp_path / "nowhere"), films, tmp_path / "run3", None)

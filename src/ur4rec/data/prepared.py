@@ -8,8 +8,12 @@ Layout of a prepared folder::
     items.parquet        item_idx, item (original id), title, year, genres
     kg.parquet           item_idx, relation, entity (knowledge-graph facts, if any)
     candidates.npz       valid, test: [users, num_candidates] item indices, target in column 0
+    cold_items.txt       only with data.cold_items > 0: original ids of the cold items, one a line
+    cold_interactions.parquet  only then: every interaction with a cold item (same columns and
+                         order as interactions.parquet; ``interactions`` holds warm items only)
 
-Item indices run 1..num_items (0 is padding); user indices 0..num_users-1.
+Item indices run 1..num_items (0 is padding; cold items keep theirs); user indices
+0..num_users-1.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,13 @@ import pandas as pd
 from ur4rec.config import DataConfig
 from ur4rec.data.cache import cache_root
 from ur4rec.data.canonical import RawDataset
+from ur4rec.data.cold import (
+    COLD_COLUMNS,
+    MIN_WARM_INTERACTIONS,
+    SELECTION_RULE,
+    choose_cold_items,
+    empty_cold_interactions,
+)
 from ur4rec.data.filters import filter_interactions
 from ur4rec.data.loaders import detect_format, load_recbole_dataset, load_table_dataset
 from ur4rec.data.movielens import load_ml100k
@@ -74,6 +85,8 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
             "data.path to your own interaction file"
         )
     settings.update(num_candidates=config.num_candidates, candidate_seed=config.candidate_seed)
+    if config.cold_items > 0:  # only when on: fingerprints of warm-only data stay as they were
+        settings["cold_items"] = config.cold_items
     return settings
 
 
@@ -113,6 +126,10 @@ class PreparedData:
     valid_candidates: np.ndarray
     test_candidates: np.ndarray
     folder: Path | None = None
+    cold_interactions: pd.DataFrame = field(default_factory=empty_cold_interactions)
+    """every interaction with a cold item (``data.cold_items``), chronological per user"""
+    cold_items: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    """item indices of the cold items, ascending (empty: no cold-item protocol)"""
 
     @property
     def num_users(self) -> int:
@@ -189,7 +206,8 @@ class PreparedData:
                             interactions=frame[~dropped].reset_index(drop=True),
                             users=self.users, items=self.items, kg=self.kg,
                             valid_candidates=self.valid_candidates,
-                            test_candidates=self.test_candidates, folder=None)
+                            test_candidates=self.test_candidates, folder=None,
+                            cold_interactions=self.cold_interactions, cold_items=self.cold_items)
 
     def summary(self) -> dict[str, Any]:
         return {"name": self.name, "users": self.num_users, "items": self.num_items,
@@ -203,6 +221,7 @@ class PreparedData:
         self.kg.to_parquet(folder / "kg.parquet", index=False)
         np.savez_compressed(folder / "candidates.npz", valid=self.valid_candidates,
                             test=self.test_candidates)
+        _save_cold(self, folder)
         # meta.json last: its presence marks a complete folder
         (folder / "meta.json").write_text(json.dumps(self.meta, indent=2), encoding="utf-8")
         self.folder = folder
@@ -224,6 +243,8 @@ class PreparedData:
                 items=pd.read_parquet(folder / "items.parquet"),
                 kg=pd.read_parquet(folder / "kg.parquet"),
                 valid_candidates=valid, test_candidates=test, folder=folder)
+            if meta.get("cold"):
+                data.cold_interactions, data.cold_items = _load_cold(folder, data.items)
         except (OSError, ValueError, KeyError) as error:
             raise DataError(f"prepared dataset {folder} is unreadable ({error}); delete it and "
                             "prepare again") from None
@@ -240,9 +261,10 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
     kept = filter_interactions(raw.interactions, settings["min_rating"],
                                settings["min_user_interactions"],
                                settings["min_item_interactions"], raw.source or raw.name)
-    user_codes, user_ids = pd.factorize(kept["user"], sort=False)
     item_ids = np.array(sorted(kept["item"].unique(), key=_natural_key), dtype=object)
     item_index = {item: index + 1 for index, item in enumerate(item_ids)}
+    kept, cold_idx, cold_meta = _split_off_cold(kept, item_index, settings)
+    user_codes, user_ids = pd.factorize(kept["user"], sort=False)
     frame = pd.DataFrame({
         "user_idx": user_codes.astype(np.int64),
         "item_idx": kept["item"].map(item_index).to_numpy(dtype=np.int64),
@@ -256,6 +278,10 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
     remap[order] = np.arange(len(order))
     frame["user_idx"] = remap[frame["user_idx"].to_numpy()]
     ordered = order_chronologically(frame).drop(columns="row")
+    # the chronological order of all rows, restricted to each part, is that part's own order
+    is_cold = ordered["item_idx"].isin(cold_idx).to_numpy()
+    cold_interactions = ordered[is_cold].reset_index(drop=True)
+    ordered = ordered[~is_cold].reset_index(drop=True)
     users = pd.DataFrame({"user_idx": np.arange(len(user_ids)),
                           "user": np.asarray(user_ids, dtype=object)[order].astype(str)})
     if len(raw.users.columns) > 1:
@@ -278,13 +304,16 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
         raise DataError(f"user {users['user'].iloc[short[0]]} has {len(sequences[short[0]])} "
                         "interactions after filtering; leave-one-out needs ≥ 3")
     rng = np.random.default_rng(settings["candidate_seed"])
+    # cold items join every history for the draw, so they are never warm candidates
+    excluded = [np.concatenate([s, cold_idx]) for s in sequences] if len(cold_idx) else sequences
     try:
-        valid = draw_candidates(sequences, np.array([s[-2] for s in sequences]), len(item_ids),
+        valid = draw_candidates(excluded, np.array([s[-2] for s in sequences]), len(item_ids),
                                 settings["num_candidates"], rng)
-        test = draw_candidates(sequences, np.array([s[-1] for s in sequences]), len(item_ids),
+        test = draw_candidates(excluded, np.array([s[-1] for s in sequences]), len(item_ids),
                                settings["num_candidates"], rng)
     except ValueError as error:
-        raise DataError(str(error)) from None
+        extra = f" ({len(cold_idx)} cold items count as interacted)" if len(cold_idx) else ""
+        raise DataError(f"{error}{extra}") from None
     meta = {
         "format_version": FORMAT_VERSION, "name": config.dataset, "settings": settings,
         "fingerprint": fingerprint(settings), "raw_checksum": raw.checksum(),
@@ -292,8 +321,71 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
         "counts": {"users": len(users), "items": len(items), "interactions": len(ordered)},
         "has_kg": bool(len(kg)), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+    if cold_meta:
+        cold_meta.update(interactions=len(cold_interactions),
+                         users=int(cold_interactions["user_idx"].nunique()))
+        meta["cold"] = cold_meta
     return PreparedData(name=config.dataset, meta=meta, interactions=ordered, users=users,
-                        items=items, kg=kg, valid_candidates=valid, test_candidates=test)
+                        items=items, kg=kg, valid_candidates=valid, test_candidates=test,
+                        cold_interactions=cold_interactions, cold_items=cold_idx)
+
+
+def _split_off_cold(kept: pd.DataFrame, item_index: dict[Any, int], settings: dict[str, Any]
+                    ) -> tuple[pd.DataFrame, np.ndarray, dict[str, Any]]:
+    """Choose the cold items (``data.cold_items``) and drop the users left too short.
+
+    Returns the interactions still to index (warm and cold rows of the users kept), the cold
+    item indices (ascending) and the ``meta["cold"]`` entry (empty when the protocol is off).
+    A user whose warm history falls below 3 interactions cannot be split leave-one-out: they
+    are dropped with all their rows, and counted.
+    """
+    fraction = float(settings.get("cold_items", 0.0))
+    if fraction <= 0:
+        return kept, np.zeros(0, dtype=np.int64), {}
+    item_idx = kept["item"].map(item_index).to_numpy(dtype=np.int64)
+    counts = np.bincount(item_idx, minlength=len(item_index) + 1)
+    cold_idx = choose_cold_items(counts[1:], fraction, settings["candidate_seed"]) + 1
+    is_cold = np.isin(item_idx, cold_idx)
+    warm_per_user = pd.Series(~is_cold).groupby(kept["user"].to_numpy()).sum()
+    short = warm_per_user.index[warm_per_user < MIN_WARM_INTERACTIONS]
+    drop = kept["user"].isin(short).to_numpy()
+    if drop.all():
+        raise DataError(f"data.cold_items = {fraction} leaves no user with ≥ "
+                        f"{MIN_WARM_INTERACTIONS} warm interactions; lower data.cold_items")
+    if len(short):
+        log.warning("data.cold_items = %s: dropped %d of %d users (%d interactions, %d with cold "
+                    "items) with fewer than %d warm interactions left", fraction, len(short),
+                    len(warm_per_user), int(drop.sum()), int((drop & is_cold).sum()),
+                    MIN_WARM_INTERACTIONS)
+    meta = {"fraction": fraction, "seed": settings["candidate_seed"], "selection": SELECTION_RULE,
+            "items": len(cold_idx), "dropped_users": len(short),
+            "dropped_interactions": int(drop.sum()),
+            "dropped_cold_interactions": int((drop & is_cold).sum())}
+    return kept[~drop], cold_idx, meta
+
+
+def _save_cold(data: PreparedData, folder: Path) -> None:
+    """``cold_items.txt`` and ``cold_interactions.parquet`` when the protocol is on; stale
+    copies from an earlier preparation in the same folder are removed when it is off."""
+    paths = (folder / "cold_items.txt", folder / "cold_interactions.parquet")
+    if not data.meta.get("cold"):
+        for path in paths:
+            path.unlink(missing_ok=True)
+        return
+    ids = data.item_ids[np.asarray(data.cold_items, dtype=np.int64)]
+    paths[0].write_text("".join(f"{item}\n" for item in ids), encoding="utf-8")
+    data.cold_interactions[COLD_COLUMNS].to_parquet(paths[1], index=False)
+
+
+def _load_cold(folder: Path, items: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    lookup = dict(zip(items["item"].astype(str), items["item_idx"], strict=True))
+    names = (folder / "cold_items.txt").read_text(encoding="utf-8").split()
+    unknown = [name for name in names if name not in lookup]
+    if unknown:
+        raise ValueError(f"cold_items.txt names item {unknown[0]!r}, not in items.parquet")
+    cold_items = np.sort(np.array([lookup[name] for name in names], dtype=np.int64))
+    frame = pd.read_parquet(folder / "cold_interactions.parquet")
+    return frame, cold_items
 
 
 def _natural_key(value: Any) -> tuple[int, Any]:

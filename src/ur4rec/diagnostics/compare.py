@@ -1,7 +1,9 @@
 """Side-by-side markdown table of runs: the config keys that differ, then the final results.
 
 For ablations and for the seed's plan A vs plan B: only what differs is shown, so the table
-says what was changed and what it did.
+says what was changed and what it did. A second table shows the test NDCG@10 of each slice
+(``results.json["slices"]``, :mod:`ur4rec.evaluation.slices`) per protocol, the slice's user
+count and the thresholds; runs written before slices existed show a dash there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ from ur4rec.errors import UR4RecError
 # (protocol, metric) rows of the results part; higher is better except avg_rank
 RESULT_METRICS = (("sampled", "hit@10"), ("sampled", "ndcg@10"), ("sampled", "mrr"),
                   ("full", "hit@10"), ("full", "ndcg@10"))
+SLICE_METRIC = "ndcg@10"  # the metric of the slice table
+# ur4rec.evaluation.slices.SLICE_NAMES, spelled out so compare imports no torch; slices a run
+# has beyond these are shown after them
+SLICE_NAMES = ("item_head", "item_tail", "user_short", "user_long")
+SLICE_THRESHOLDS = ("item_head_min_count", "user_short_max_length")
 
 
 def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -73,6 +80,35 @@ def result_rows(runs: Sequence[RunLog]) -> dict[str, list[Any]]:
     return rows
 
 
+def _slices(run: RunLog) -> dict[str, Any]:
+    slices = (run.results or {}).get("slices")
+    return slices if isinstance(slices, dict) else {}
+
+
+def _slice_value(run: RunLog, protocol: str, name: str, key: str) -> Any:
+    value = _slices(run).get("test", {}).get(protocol, {}).get(name, {}).get(key)
+    return None if value is None else (float(value) if key != "users" else int(value))
+
+
+def slice_rows(runs: Sequence[RunLog]) -> dict[str, list[Any]]:
+    """Test ``SLICE_METRIC`` per slice and protocol, users per slice and the thresholds;
+    ``None`` where a run has no slices (older ``results.json``)."""
+    names = list(SLICE_NAMES)
+    for run in runs:
+        for protocol in ("sampled", "full"):
+            names += [n for n in _slices(run).get("test", {}).get(protocol, {}) if n not in names]
+    rows: dict[str, list[Any]] = {}
+    for protocol in ("sampled", "full"):
+        for name in names:
+            rows[f"test {protocol} {SLICE_METRIC} {name}"] = [
+                _slice_value(r, protocol, name, SLICE_METRIC) for r in runs]
+    for name in names:
+        rows[f"users {name}"] = [_slice_value(r, "sampled", name, "users") for r in runs]
+    for key in SLICE_THRESHOLDS:
+        rows[key] = [_slices(r).get("thresholds", {}).get(key) for r in runs]
+    return rows
+
+
 def _cell(value: Any, best: bool, metric: bool = False) -> str:
     if value is None:
         return "—"
@@ -101,12 +137,22 @@ def format_comparison(runs: Sequence[RunLog]) -> str:
     for key, values in differences.items():
         lines.append(f"| `{key}` | " + " | ".join(_cell(v, False) for v in values) + " |")
     lines.append("| **results** " + "| " * (width - 1) + "|")
-    for name, values in result_rows(runs).items():
+    lines += _rows(result_rows(runs))
+    lines += ["", f"| **slices** (test {SLICE_METRIC}) | " + " | ".join(labels) + " |",
+              "|---" * (len(labels) + 1) + "|"]
+    lines += _rows(slice_rows(runs))
+    return "\n".join(lines) + "\n"
+
+
+def _rows(rows: dict[str, list[Any]]) -> list[str]:
+    """Markdown rows, the best of each ``test …`` row in bold."""
+    lines = []
+    for name, values in rows.items():
         flags = _best_flags(name, values)
         lines.append(f"| {name} | " + " | ".join(
             _cell(v, b, name.startswith("test")) for v, b in zip(values, flags, strict=True))
             + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def compare_runs(run_dirs: Sequence[str | Path]) -> str:

@@ -3,6 +3,7 @@
 One forward pass per batch of users scores every item; the sampled protocol gathers the fixed
 candidates from those scores, the full protocol ranks the target against every item with the
 user's history (what the model read) masked. No Python loop per user touches scores.
+The same per-user metrics are averaged over slices of the users (:mod:`ur4rec.evaluation.slices`).
 """
 
 from __future__ import annotations
@@ -17,15 +18,31 @@ from ur4rec.config import EvaluationConfig
 from ur4rec.data.prepared import PreparedData
 from ur4rec.data.sequences import crop_to_longest, history_mask, pad_right
 from ur4rec.evaluation.metrics import per_user_metrics, rank_bounds, summarize
+from ur4rec.evaluation.slices import SliceSpec, slice_spec, split_slices
 from ur4rec.models.base import Recommender, UserBatch
 
 
 @dataclass
 class SplitResult:
-    """Metrics of one split on both protocols; ``details`` per user when asked for."""
+    """Metrics of one split on both protocols; ``details`` per user when asked for.
+
+    ``slices`` is ``{protocol: {slice: metrics + "users"}}`` (always filled, from the same
+    per-user metrics) and ``slice_thresholds`` the cut-offs that define the slices
+    (:mod:`ur4rec.evaluation.slices`).
+    """
 
     metrics: dict[str, dict[str, float]]
     details: dict[str, Any] = field(default_factory=dict)
+    slices: dict[str, dict[str, dict[str, float | int | None]]] = field(default_factory=dict)
+    slice_thresholds: dict[str, Any] = field(default_factory=dict)
+
+
+def with_slices(result: SplitResult, spec: SliceSpec, split: str,
+                per_user: dict[str, dict[str, torch.Tensor]]) -> SplitResult:
+    """``result`` with its slices filled from the per-user metrics of each protocol."""
+    result.slices = split_slices(spec, split, per_user)
+    result.slice_thresholds = dict(spec.thresholds)
+    return result
 
 
 def split_inputs(data: PreparedData, split: str) -> tuple[list[np.ndarray], np.ndarray]:
@@ -44,6 +61,15 @@ class Evaluator:
         self.data = data
         self.config = config
         self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._slices: SliceSpec | None = None
+        self.cold = torch.as_tensor(np.asarray(data.cold_items, dtype=np.int64))
+
+    @property
+    def slice_spec(self) -> SliceSpec:
+        """The slices of the data (built once)."""
+        if self._slices is None:
+            self._slices = slice_spec(self.data)
+        return self._slices
 
     def _inputs(self, split: str, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         key = (split, max_len)
@@ -51,6 +77,8 @@ class Evaluator:
             histories, candidates = split_inputs(self.data, split)
             masked = history_mask(histories, self.data.num_items)
             masked[:, 0] = True  # padding is never a candidate
+            # cold items (data.cold_items) are not in the warm catalogue: ranked apart
+            masked[:, torch.as_tensor(np.asarray(self.data.cold_items, dtype=np.int64))] = True
             self._cache[key] = (pad_right(histories, max_len), torch.from_numpy(candidates), masked)
         return self._cache[key]
 
@@ -87,6 +115,7 @@ class Evaluator:
                 competitors_full = ~masked[rows].to(device, non_blocking=True)
             else:
                 competitors_full = torch.ones_like(scores, dtype=torch.bool)
+                competitors_full[:, self.cold.to(device)] = False
             competitors_full[:, 0] = False
             competitors_full.scatter_(1, cands[:, :1], False)
             full = rank_bounds(scores, cand_scores[:, 0], competitors_full)
@@ -102,7 +131,7 @@ class Evaluator:
             per_user[protocol] = per_user_metrics(lower, upper, self.config.ks, self.config.ties)
             metrics[protocol] = summarize(per_user[protocol])
         model.train(was_training)
-        result = SplitResult(metrics)
+        result = with_slices(SplitResult(metrics), self.slice_spec, split, per_user)
         if details:
             result.details = {"candidates": candidates,
                               "scores": torch.cat(kept_scores)[restore],

@@ -8,6 +8,13 @@ A target's rank is 1 + the number of competitors that score strictly higher, plu
   exactly the random-guess expectation (hit@5 = 5/100 with 100 candidates);
 - ``optimistic``: every tie ranks below the target (the prototype's rule; reported only to show
   how it flatters a degenerate model).
+
+Non-finite scores (NaN, +inf, -inf) rank last, so a diverged model can never look good (every
+comparison with NaN is false, which would otherwise give a NaN target rank 1):
+
+- a non-finite target ranks below every competitor under every tie rule:
+  ``lower = upper = 1 + number of competitors``;
+- a non-finite competitor counts as -inf: below any finite target, never above it.
 """
 
 from __future__ import annotations
@@ -24,16 +31,26 @@ def rank_bounds(scores: torch.Tensor, target_scores: torch.Tensor,
     """Best and worst possible 1-based rank of each target among ``scores`` ``[B, C]``.
 
     ``competitor_mask`` ``[B, C]`` is True where an entry competes with the target (the target's
-    own column and masked history items are False).
+    own column and masked history items are False). Non-finite scores rank last (module
+    docstring).
     """
+    if scores.is_floating_point():
+        scores = scores.masked_fill(~torch.isfinite(scores), -torch.inf)
     target = target_scores.unsqueeze(1)
     greater = scores > target
     tied = scores == target
     if competitor_mask is not None:
         greater &= competitor_mask
         tied &= competitor_mask
+        competitors = competitor_mask.sum(dim=1)
+    else:
+        competitors = torch.full_like(greater[:, 0], scores.shape[1], dtype=torch.long)
     lower = 1 + greater.sum(dim=1)
-    return lower, lower + tied.sum(dim=1)
+    upper = lower + tied.sum(dim=1)
+    # a non-finite target is worst; -inf competitors would otherwise tie with a -inf target
+    last = 1 + competitors
+    finite = torch.isfinite(target_scores)
+    return torch.where(finite, lower, last), torch.where(finite, upper, last)
 
 
 def _metric_functions(ks: Sequence[int]) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:

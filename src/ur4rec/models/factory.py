@@ -6,6 +6,7 @@ from typing import Any
 
 from ur4rec.config import RunConfig
 from ur4rec.data.prepared import PreparedData
+from ur4rec.errors import ConfigError
 from ur4rec.models.base import Recommender
 from ur4rec.models.baselines import PopularityRecommender, RandomRecommender
 from ur4rec.models.sasrec import SASRec
@@ -19,6 +20,19 @@ def build_model(config: RunConfig, data: PreparedData, inputs: Any = None) -> Re
         return PopularityRecommender(data.train_item_counts)
     if config.model == "sasrec":
         return SASRec(data.num_items, config.sasrec)
+    if config.model in ("text_zero_shot", "text_to_id"):
+        from ur4rec.models.text_baselines import TextToIdMap, TextZeroShot
+
+        if inputs is None:
+            raise ValueError(f"model {config.model} needs text inputs")
+        if config.model == "text_zero_shot":
+            return TextZeroShot(inputs.item_text, config.text_baselines)
+        if config.training.init_from is None:
+            raise ConfigError("model text_to_id maps texts onto a trained SASRec: set "
+                              "training.init_from to a SASRec checkpoint (e.g. "
+                              "RUN/checkpoints/final.pt of a model: sasrec run)")
+        return TextToIdMap(data.num_items, config.sasrec, config.text_baselines,
+                           inputs.item_text, data.train_item_counts)
     from ur4rec.models.ur4rec import build_ur4rec  # text models need the text stack
 
     return build_ur4rec(config, data, inputs)

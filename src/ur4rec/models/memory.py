@@ -6,14 +6,19 @@ length one) and only its detached result is stored. Everything is vectorised ove
 
 Triggers (the prototype's names):
 
-- ``INTERACTION_COUNT``: once ``interaction_threshold`` training targets were seen since the last
-  update (the prototype never fired: it counted one target per user per epoch against 20);
+- ``INTERACTION_COUNT``: once ``interaction_threshold`` interactions of the user arrived since
+  the last update — items of the history the memory had not seen yet (the prototype never
+  fired: it counted one target per user per epoch against 20). Offline training reads a fixed
+  history, so this fires at a user's first visit and then only when the history grows; use
+  ``DRIFT_THRESHOLD`` or ``TIME_BASED`` to rewrite the memory as the retriever learns;
 - ``DRIFT_THRESHOLD``: once the user's current representation moved away from the memory by a
   cosine distance above ``drift_threshold`` (always for a user without memory);
 - ``TIME_BASED``: once ``time_threshold`` epochs passed since the last update;
 - ``EXPLICIT``: only when :meth:`UserMemory.request_update` asked for it (an application event).
 
-Memory is only written during training, from training inputs; evaluation reads it.
+Memory is only written during training, from the user as read from the items before the
+retriever's training window (``retriever.train_window``), so no training position reads a state
+written from its own target or later items; evaluation reads it.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class UserMemory(nn.Module):
         self.register_buffer("state", torch.zeros(num_users, dim))
         self.register_buffer("has_memory", torch.zeros(num_users, dtype=torch.bool))
         self.register_buffer("since_update", torch.zeros(num_users, dtype=torch.long))
+        # how many history items of each user the memory has been shown (to count new ones)
+        self.register_buffer("seen_items", torch.zeros(num_users, dtype=torch.long))
         self.register_buffer("last_update_epoch", torch.zeros(num_users, dtype=torch.long))
         self.register_buffer("history", torch.zeros(num_users, config.max_memory_size, dim))
         self.register_buffer("history_size", torch.zeros(num_users, dtype=torch.long))
@@ -48,6 +55,7 @@ class UserMemory(nn.Module):
         self.register_buffer("touched", torch.zeros(num_users, dtype=torch.bool),
                              persistent=False)
         self.updates_this_epoch = 0
+        self.new_interactions_this_epoch = 0
 
     def request_update(self, users: torch.Tensor) -> None:
         """Mark users whose memory must be rewritten at their next training step."""
@@ -56,6 +64,7 @@ class UserMemory(nn.Module):
     def start_epoch(self) -> None:
         self.epoch += 1
         self.updates_this_epoch = 0
+        self.new_interactions_this_epoch = 0
 
     def read(self, users: torch.Tensor, representation: torch.Tensor) -> torch.Tensor:
         """Gate the stored memory into ``representation`` ``[B, D]`` (no change without memory)."""
@@ -74,16 +83,22 @@ class UserMemory(nn.Module):
             return ~self.has_memory[users] | (waited >= self.config.time_threshold)
         return self.explicit[users]
 
-    def update(self, users: torch.Tensor, current: torch.Tensor, interactions: torch.Tensor
+    def update(self, users: torch.Tensor, current: torch.Tensor, items_read: torch.Tensor
                ) -> torch.Tensor:
-        """Count ``interactions`` ``[B]`` and rewrite the due users' memory from ``current``.
+        """Rewrite the due users' memory from ``current`` ``[B, D]``, the user as read from their
+        first ``items_read`` ``[B]`` history items (those beyond what the memory was shown
+        before count as new interactions).
 
         Returns the ``[B, D]`` memory to read in this forward pass: the fresh GRU output (with
         gradient) for updated users, the stored state for the others.
         """
         users = users.detach()
         self.touched[users] = True
-        self.since_update[users] += interactions.to(self.since_update.dtype)
+        items_read = items_read.to(self.seen_items.dtype)
+        new = (items_read - self.seen_items[users]).clamp(min=0)
+        self.seen_items[users] = torch.maximum(self.seen_items[users], items_read)
+        self.since_update[users] += new
+        self.new_interactions_this_epoch = self.new_interactions_this_epoch + new.sum()
         due = self._due(users, current.detach())
         previous = self.state[users] * self.config.decay_factor
         fresh = self.gru(current, previous)
@@ -115,6 +130,7 @@ class UserMemory(nn.Module):
             "trigger": self.config.update_trigger.value,
             "users_with_memory": int(self.has_memory.sum()),
             "updates_this_epoch": int(self.updates_this_epoch),  # one sync, once per epoch
+            "new_interactions_this_epoch": int(self.new_interactions_this_epoch),
             "avg_interactions_since_update": float(self.since_update.float().mean()),
             "avg_history_size": float(self.history_size.float().mean()),
         }

@@ -104,8 +104,13 @@ class MoERetriever(nn.Module):
     # ------------------------------------------------------------------ items
     def item_representations(self, item_text: torch.Tensor, item_image: torch.Tensor | None
                              ) -> torch.Tensor:
-        """``[N + 1, D]`` candidate vectors: projected description + id embedding (+ image)."""
-        items = self.item_text(item_text) + self.item_id.weight
+        """``[N + 1, D]`` candidate vectors: id embedding (``retriever.item_id``) + projected
+        description (``retriever.item_text``) (+ image)."""
+        items = torch.zeros_like(self.item_id.weight)
+        if self.config.item_id:
+            items = items + self.item_id.weight
+        if self.config.item_text:
+            items = items + self.item_text(item_text)
         if "image" in self.experts and item_image is not None:
             items = items + self.item_image(item_image)
         return items

@@ -123,18 +123,25 @@ class UR4Rec(Recommender):
 
     # ------------------------------------------------------------------ retriever side
     def retriever_user(self, users: torch.Tensor, history: torch.Tensor,
-                       positions: torch.Tensor, interactions: torch.Tensor | None = None
+                       positions: torch.Tensor, memory_position: torch.Tensor | None = None
                        ) -> torch.Tensor:
-        """Refined expert tokens ``[B, P, K, D]`` at ``positions``; in training, ``interactions``
-        (targets per row) feed the memory update."""
+        """Refined expert tokens ``[B, P, K, D]`` at ``positions`` ``[B, P]``.
+
+        In training, ``memory_position`` ``[B]`` (at or before every position of its row) is
+        where the memory is written from: the user as read from ``history[..memory_position]``,
+        so no position reads a state written from its own target or later items. Without it
+        (evaluation) the stored memory is only read.
+        """
         user_text = (self.user_text_train if self.training and self.user_text_train is not None
                      else self.user_text)
+        write = self.memory is not None and self.training and memory_position is not None
+        at = torch.cat([memory_position.unsqueeze(1), positions], dim=1) if write else positions
         tokens = self.retriever.expert_tokens(user_text[users], history, self.item_text,
-                                              self.item_image, positions)
+                                              self.item_image, at)
         if self.memory is not None:
-            newest = tokens[:, -1].mean(dim=1)  # the user now: all experts at the last position
-            if self.training and interactions is not None:
-                memory = self.memory.update(users, newest.detach(), interactions)
+            if write:
+                source, tokens = tokens[:, 0].mean(dim=1), tokens[:, 1:]  # all experts
+                memory = self.memory.update(users, source.detach(), memory_position + 1)
             else:
                 memory = self.memory.state[users] * self.memory.has_memory[users].unsqueeze(-1)
             tokens = self._gate_memory(tokens, memory)
@@ -157,9 +164,10 @@ class UR4Rec(Recommender):
 
     # ------------------------------------------------------------------ scoring
     def branch_scores(self, users: torch.Tensor, history: torch.Tensor, positions: torch.Tensor,
-                      interactions: torch.Tensor | None = None, need: str = "fused"
+                      memory_position: torch.Tensor | None = None, need: str = "fused"
                       ) -> dict[str, torch.Tensor]:
-        """Scores over the real items ``[B, P, N]`` of the branches ``need`` asks for."""
+        """Scores over the real items ``[B, P, N]`` of the branches ``need`` asks for
+        (``memory_position``: see :meth:`retriever_user`)."""
         out: dict[str, torch.Tensor] = {}
         rows = torch.arange(len(history), device=history.device).unsqueeze(1)
         if need in ("sasrec", "fused") and self.sasrec is not None:
@@ -168,7 +176,7 @@ class UR4Rec(Recommender):
             out["sasrec_state"] = hidden[rows, positions]
             out["sasrec"] = out["sasrec_state"] @ self.sasrec.item_embeddings[1:].T
         if need in ("retriever", "fused"):
-            tokens = self.retriever_user(users, history, positions, interactions)
+            tokens = self.retriever_user(users, history, positions, memory_position)
             out["retriever_state"] = self.retriever.summary(tokens)
             out["retriever"] = self.retriever.score(tokens, self.candidate_vectors())
         if need == "fused" and self.fusion is not None:

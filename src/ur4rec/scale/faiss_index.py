@@ -14,6 +14,12 @@ padding and never indexed) is FAISS id ``i - 1``.
   here as in dense scoring; an item closer to the target than float32 rounding (~1e-7
   relative) may land on either side — the freedom two BLAS libraries already have, so torch and
   FAISS ranks agree up to such near-ties.
+
+Non-finite vectors rank last, as :mod:`ur4rec.evaluation.metrics` ranks non-finite scores: an item
+with a NaN/inf component is indexed as zeros but never returned by :meth:`ItemIndex.top_k` and
+never competes in :meth:`ItemIndex.rank_bounds`; a user with one (or whose target is such an
+item) gets no top-K items (item 0, score -inf) and the worst rank — without being searched, so a
+NaN query cannot disturb the other users of its batch.
 """
 
 from __future__ import annotations
@@ -88,7 +94,12 @@ class ItemIndex:
         if not len(self.vectors):
             raise ValueError("an item index needs at least one item")
         self.kind = kind
-        self.index = self._flat(self.vectors) if kind == "exact" else self._ivf(nlist, nprobe)
+        # [N] False for items with a non-finite component: FAISS gets zeros there (a NaN would
+        # corrupt its search heaps and k-means), and those items are banned from every answer
+        self.finite = np.isfinite(self.vectors).all(axis=1)
+        self._searchable = np.where(self.finite[:, None], self.vectors, np.float32(0))
+        self.index = (self._flat(self._searchable) if kind == "exact"
+                      else self._ivf(nlist, nprobe))
         self._ranking: Any = None
 
     @classmethod
@@ -118,8 +129,8 @@ class ItemIndex:
         quantizer = self.faiss.IndexFlatIP(self.dim)
         index = self.faiss.IndexIVFFlat(quantizer, self.dim, nlist,
                                         self.faiss.METRIC_INNER_PRODUCT)
-        index.train(self.vectors)
-        index.add(self.vectors)
+        index.train(self._searchable)
+        index.add(self._searchable)
         index.nprobe = min(nlist, nprobe or max(1, nlist // 8))
         self._quantizer = quantizer  # the IVF index does not own it: keep it alive
         return index
@@ -130,9 +141,11 @@ class ItemIndex:
         """Best ``k`` items per user: indices ``[U, k]`` (1-based) and scores ``[U, k]``.
 
         ``exclude[u]`` lists item indices never returned for user ``u`` (e.g. their history).
-        Where fewer than ``k`` items remain, the row ends with item 0 and score ``-inf``.
-        Searching ``k + len(exclude[u])`` deep is always enough; rows start shallower (a deep
-        search is slow) and go four times deeper until ``k`` allowed items are found.
+        Where fewer than ``k`` items remain, the row ends with item 0 and score ``-inf``; a
+        user vector with a non-finite component gets only those. Items with non-finite vectors
+        are never returned. Searching ``k + len(exclude[u]) + #non-finite items`` deep is always
+        enough; rows start shallower (a deep search is slow) and go four times deeper until
+        ``k`` allowed items are found.
         """
         users = _float32_rows(user_vectors, self.dim)
         if k < 1:
@@ -141,10 +154,13 @@ class ItemIndex:
             else np.zeros(len(users), dtype=np.int64)
         if len(lengths) != len(users):
             raise ValueError(f"exclude has {len(lengths)} rows for {len(users)} users")
-        enough = np.minimum(k + lengths, self.num_items)  # a search this deep always suffices
+        # a search this deep always suffices
+        enough = np.minimum(k + lengths + int((~self.finite).sum()), self.num_items)
         items_out = np.zeros((len(users), k), dtype=np.int64)
         scores_out = np.full((len(users), k), -np.inf, dtype=np.float32)
-        for pending in _row_batches(np.argsort(lengths, kind="stable"), batch_size):
+        order = np.argsort(lengths, kind="stable")
+        order = order[np.isfinite(users[order]).all(axis=1)]  # non-finite users: no items
+        for pending in _row_batches(order, batch_size):
             depth = 2 * k + 16
             while len(pending):
                 depth_now = min(depth, int(enough[pending].max()))
@@ -161,7 +177,7 @@ class ItemIndex:
         """The first ``k`` allowed of the top ``depth`` per row, and how many were allowed."""
         scores, ids = self.index.search(users, depth)
         items = ids.astype(np.int64) + 1  # FAISS pads missing results with id -1 → item 0
-        banned = items == 0
+        banned = (items == 0) | ~self.finite[items - 1] | ~np.isfinite(scores)
         if exclude is not None:
             banned |= _listed(items, exclude, self.num_items + 1)
         keep = np.argsort(banned, axis=1, kind="stable")[:, :k]  # allowed first, in order
@@ -176,7 +192,7 @@ class ItemIndex:
         """Items extended by a constant 1: ``<[u, -s], [e, 1]> = <u, e> - s``."""
         if self._ranking is None:
             ones = np.ones((self.num_items, 1), dtype=np.float32)
-            self._ranking = self._flat(np.hstack([self.vectors, ones]))
+            self._ranking = self._flat(np.hstack([self._searchable, ones]))
         return self._ranking
 
     def rank_bounds(self, user_vectors: Any, targets: Any, exclude: Sequence[Any] | None = None,
@@ -184,18 +200,23 @@ class ItemIndex:
         """Best and worst 1-based rank ``[U]`` of each target item among all allowed items.
 
         Competitors are every item but the target and ``exclude[u]``; ``lower`` counts those
-        scoring above the target, ``upper`` also those tied with it (pessimistic). Memory per
-        batch grows with the ranks found, so ``batch_size`` users are ranked at a time.
+        scoring above the target, ``upper`` also those tied with it (pessimistic). Items with
+        non-finite vectors never compete; a non-finite user vector or target score gets the worst
+        rank ``1 + #competitors``. Memory per batch grows with the ranks found, so
+        ``batch_size`` users are ranked at a time.
         """
         users = _float32_rows(user_vectors, self.dim)
         targets = np.asarray(targets, dtype=np.int64)
         if targets.shape != (len(users),) or targets.min(initial=1) < 1 or (
                 targets.max(initial=1) > self.num_items):
             raise ValueError(f"targets must be {len(users)} item indices in 1..{self.num_items}")
-        queries, slack = self._ranking_queries(users, targets)
+        queries, slack, finite = self._ranking_queries(users, targets)
         lower = np.empty(len(users), dtype=np.int64)
         upper = np.empty(len(users), dtype=np.int64)
-        for rows in _row_batches(np.arange(len(users)), batch_size):
+        last = np.flatnonzero(~finite)
+        lower[last] = upper[last] = self._worst_ranks(targets[last], None if exclude is None
+                                                      else [exclude[r] for r in last])
+        for rows in _row_batches(np.flatnonzero(finite), batch_size):
             limits, margins, ids = self._ranking_index().range_search(
                 queries[rows], -float(slack[rows].max()))
             owner = np.repeat(np.arange(len(rows)), np.diff(limits.astype(np.int64)))
@@ -204,7 +225,8 @@ class ItemIndex:
             # the target's own margin, computed by the same kernel, is the bar (≈ 0)
             bar = np.zeros(len(rows), dtype=np.float32)
             bar[owner[is_target]] = margins[is_target]
-            competes = ~is_target & (margins >= bar[owner])
+            competes = (~is_target & (margins >= bar[owner]) & self.finite[items - 1]
+                        & np.isfinite(margins))
             if exclude is not None:
                 competes &= ~_listed_ragged(owner, items, [exclude[r] for r in rows],
                                             self.num_items + 1)
@@ -213,21 +235,35 @@ class ItemIndex:
             lower[rows] = 1 + np.bincount(owner[above], minlength=len(rows))
         return lower, upper
 
+    def _worst_ranks(self, targets: np.ndarray, exclude: Sequence[Any] | None) -> np.ndarray:
+        """``[R]`` 1 + the number of competitors: every item but the target and ``exclude[r]``."""
+        others = np.full(len(targets), self.num_items - 1, dtype=np.int64)
+        if exclude is not None and len(targets):
+            stride = self.num_items + 1
+            keys = np.unique(_excluded_keys(exclude, stride))
+            rows, items = keys // stride, keys % stride
+            listed = (items >= 1) & (items <= self.num_items) & (items != targets[rows])
+            others -= np.bincount(rows[listed], minlength=len(targets))
+        return 1 + others
+
     def _ranking_queries(self, users: np.ndarray, targets: np.ndarray
-                         ) -> tuple[np.ndarray, np.ndarray]:
-        """``[user, -target score]`` rows, and per row a bound on float32 error in a margin.
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``[user, -target score]`` rows, per row a bound on float32 error in a margin, and
+        ``[U]`` whether the row is finite (a user or target score that is not ranks last).
 
         The bound (γ_n · Σ|terms|, Higham's dot-product bound) makes the range search reach a
         little below the target, so the target itself and its exact ties are always returned.
         """
         wide_users = users.astype(np.float64)
         wide_targets = self.vectors[targets - 1].astype(np.float64)
-        scores = np.einsum("ud,ud->u", wide_users, wide_targets)
-        queries = np.hstack([users, -scores[:, None].astype(np.float32)])
-        magnitude = np.einsum("ud,ud->u", np.abs(wide_users), np.abs(wide_targets))
         epsilon = float(np.finfo(np.float32).eps)
-        slack = 2 * (self.dim + 2) * epsilon * (magnitude + np.abs(scores)) + 1e-30
-        return queries, slack
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite rows are flagged below
+            scores = np.einsum("ud,ud->u", wide_users, wide_targets)
+            queries = np.hstack([users, -scores[:, None].astype(np.float32)])
+            magnitude = np.einsum("ud,ud->u", np.abs(wide_users), np.abs(wide_targets))
+            slack = 2 * (self.dim + 2) * epsilon * (magnitude + np.abs(scores)) + 1e-30
+        finite = np.isfinite(queries).all(axis=1) & np.isfinite(slack) & self.finite[targets - 1]
+        return queries, slack, finite
 
 
 def _excluded_keys(excluded: Sequence[Any], stride: int) -> np.ndarray:

@@ -165,15 +165,17 @@ def faiss_rank_bounds(model: Recommender, data: PreparedData, split: str,
 def faiss_split_result(model: Recommender, data: PreparedData, split: str,
                        config: EvaluationConfig, device: torch.device | str = "cpu",
                        details: bool = False) -> Any:
-    """What ``Evaluator.evaluate`` returns (a ``SplitResult``), computed through FAISS."""
-    from ur4rec.evaluation.evaluator import SplitResult, split_inputs
+    """What ``Evaluator.evaluate`` returns (a ``SplitResult``, slices included), computed
+    through FAISS."""
+    from ur4rec.evaluation.evaluator import SplitResult, split_inputs, with_slices
+    from ur4rec.evaluation.slices import slice_spec
 
     ranks = faiss_rank_bounds(model, data, split, config, device)
     metrics, per_user = {}, {}
     for protocol, (lower, upper) in (("sampled", ranks.sampled), ("full", ranks.full)):
         per_user[protocol] = per_user_metrics(lower, upper, config.ks, config.ties)
         metrics[protocol] = summarize(per_user[protocol])
-    result = SplitResult(metrics)
+    result = with_slices(SplitResult(metrics), slice_spec(data), split, per_user)
     if details:
         result.details = {"candidates": torch.from_numpy(split_inputs(data, split)[1]),
                           "scores": ranks.candidate_scores,

@@ -7,6 +7,7 @@ statistics an item text quotes never include a validation or test interaction.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,8 @@ from ur4rec.data.prepared import PreparedData
 from ur4rec.text.history import liked_mask
 from ur4rec.text.knowledge import KnowledgeFacts, kg_linkage_check, knowledge_facts
 
+log = logging.getLogger(__name__)
+
 # MovieLens writes "Usual Suspects, The"; these articles move back to the front
 _ARTICLES = ("The", "A", "An", "La", "Le", "Les", "L'", "Il", "Lo", "Gli", "El", "Los", "Las",
              "Das", "Der", "Die", "Det", "Den", "O", "Un", "Une")
@@ -25,6 +28,7 @@ _TRAILING_ARTICLE = re.compile(r"^(?P<body>.+), (?P<article>" + "|".join(
     re.escape(a) for a in _ARTICLES) + r")$")
 MIN_CO_LIKES = 3
 NEIGHBOURS = 3
+NO_NEIGHBOURS_SUFFIX = "-noneighbours"
 
 
 @dataclass
@@ -118,10 +122,13 @@ def co_liked_items(train: pd.DataFrame, num_items: int) -> list[list[int]]:
     pairs = liked[["user_idx", "item_idx"]].drop_duplicates()
     users = pairs["user_idx"].to_numpy(dtype=np.int64)
     items = pairs["item_idx"].to_numpy(dtype=np.int64)
-    try:
-        from scipy import sparse
-    except ImportError:  # scipy comes with the text extra; without it, no neighbours
+    if not neighbours_available():
+        log.warning("scipy is not installed: item texts and prompts leave out which films the "
+                    "same viewers liked (their version gets %r so caches keep them apart); "
+                    "pip install 'ur4rec[text]' to include them", NO_NEIGHBOURS_SUFFIX)
         return out
+    from scipy import sparse
+
     matrix = sparse.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)),
                                shape=(int(users.max()) + 1, num_items + 1))
     co = (matrix.T @ matrix).tocsr()
@@ -137,6 +144,21 @@ def co_liked_items(train: pd.DataFrame, num_items: int) -> list[list[int]]:
         order = np.lexsort((others, -score))[:NEIGHBOURS]
         out[item] = others[order].tolist()
     return out
+
+
+def neighbours_available() -> bool:
+    """Whether :func:`co_liked_items` can find neighbours: it needs scipy (in the text extra)."""
+    try:
+        from scipy import sparse  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def neighbours_suffix() -> str:
+    """What a text version gets appended when the neighbours ("also liked") are missing from
+    what this environment writes: ``""`` with scipy, :data:`NO_NEIGHBOURS_SUFFIX` without."""
+    return "" if neighbours_available() else NO_NEIGHBOURS_SUFFIX
 
 
 def era_phrase(year: int) -> str:

@@ -18,6 +18,7 @@ from ur4rec.config import TextsConfig
 from ur4rec.data.prepared import PreparedData
 from ur4rec.errors import ConfigError, DataError
 from ur4rec.text.cache import GenerationCache
+from ur4rec.text.catalog import neighbours_suffix
 from ur4rec.text.io import (
     TRAINING_HISTORY,
     has_texts,
@@ -27,7 +28,7 @@ from ur4rec.text.io import (
 )
 from ur4rec.text.llm import GenerationOutcome, LLMBackend, run_with_cache
 from ur4rec.text.prompting import item_requests, prompt_version, user_requests
-from ur4rec.text.template import TEMPLATE_VERSION, TextMaterial, build_material, template_texts
+from ur4rec.text.template import TextMaterial, build_material, template_texts, template_version
 
 log = logging.getLogger(__name__)
 
@@ -65,19 +66,24 @@ def make_llm_backend(backend: str, config: TextsConfig, key_env: str = "OPENAI_A
 
 def backend_identity(backend: str, config: TextsConfig, llm: LLMBackend | None = None
                      ) -> tuple[str, str]:
-    """``(model, prompt version)`` that name a generation in cache keys and folder names."""
+    """``(model, prompt version)`` that name a generation in cache keys and folder names.
+
+    The version says what this environment writes: without scipy the item texts and prompts
+    lack the "also liked" neighbours, and the version ends in ``-noneighbours``.
+    """
     if backend == "template":
-        return "template", TEMPLATE_VERSION
+        return "template", template_version()
+    version = prompt_version() + neighbours_suffix()
     if llm is not None:
-        return llm.model, prompt_version()
+        return llm.model, version
     if backend == "openai":
-        return (config.openai_model or os.environ.get("OPENAI_MODEL") or "?"), prompt_version()
+        return (config.openai_model or os.environ.get("OPENAI_MODEL") or "?"), version
     if backend == "local":
         from ur4rec.text.local_backend import resolve_model_path
 
         path = resolve_model_path(config.local_model_path)
         model = f"{path.name}:{path.stat().st_size}" if path.is_file() else path.name
-        return model, prompt_version()
+        return model, version
     raise ConfigError(f"texts backend {backend!r} does not generate")
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,16 @@ from ur4rec.errors import ConfigError, DataError
 from ur4rec.text.cache import slug
 from ur4rec.text.encode import encode_texts
 from ur4rec.text.generate import backend_identity, generate_texts
-from ur4rec.text.io import TextFolder, has_texts, read_provenance, read_text_folder
+from ur4rec.text.io import (
+    ITEM_FILE,
+    TextFolder,
+    has_texts,
+    item_id_index,
+    match_ids,
+    read_provenance,
+    read_text_folder,
+    read_texts_file,
+)
 from ur4rec.text.template import template_texts
 
 log = logging.getLogger(__name__)
@@ -66,6 +75,10 @@ def texts_for_run(config: RunConfig, data: PreparedData, run_dir: Path,
     texts_config = config.texts
     folder, origin = _text_source(texts_config, data, Path(run_dir), llm_data_dir)
     source = read_text_folder(folder, data)
+    item_origin = origin
+    if texts_config.item_dir is not None:
+        source = with_imported_items(source, texts_config, data)
+        item_origin = "imported"
     user_texts, item_texts, user_fallback, item_fallback = fill_missing_with_template(source,
                                                                                        data)
     vectors, report = encode_texts(user_texts + item_texts[1:], texts_config.encoder_model,
@@ -78,15 +91,51 @@ def texts_for_run(config: RunConfig, data: PreparedData, run_dir: Path,
     item_vectors = np.zeros((data.num_items + 1, report.dim), dtype=np.float32)
     item_vectors[1:] = vectors[data.num_users:]
     info = _describe(texts_config, data, source, origin, user_fallback, item_fallback, report)
+    info["sides"] = {
+        "users": {"origin": origin, "dir": str(folder), "backend": info["backend"],
+                  "possibly_leaking": source.possibly_leaking},
+        "items": {"origin": item_origin, "backend": "import" if texts_config.item_dir
+                  else info["backend"], "dir": str(texts_config.item_dir or folder),
+                  "from_source": info["counts"]["item_texts_from_source"],
+                  "fallback_template": int(item_fallback.sum())}}
     info["seconds"] = round(time.perf_counter() - started, 3)
     _write_record(Path(run_dir), info, texts_config)
     return RunTexts(user_vectors, item_vectors, user_fallback, item_fallback, info,
                     user_texts, item_texts)
 
 
+def with_imported_items(source: TextFolder, config: TextsConfig, data: PreparedData
+                        ) -> TextFolder:
+    """``source`` with its item texts replaced by ``texts.item_dir``'s item_descriptions.json.
+
+    Ids the dataset does not have are refused (one line naming the file) unless
+    ``texts.ignore_unknown_item_ids`` says they are items the data filters removed."""
+    path = Path(config.item_dir) / ITEM_FILE  # type: ignore[arg-type]
+    if not path.is_file():
+        raise ConfigError(f"texts.item_dir: {path} does not exist (expected a JSON object of "
+                          "item id → description)")
+    items = match_ids(read_texts_file(path), item_id_index(data), path, "item")
+    if items.unknown and not config.ignore_unknown_item_ids:
+        raise DataError(f"{path}: {len(items.unknown)} item ids are not in dataset "
+                        f"{data.name!r} (e.g. {items.unknown[:3]}); set "
+                        "texts.ignore_unknown_item_ids: true if your data filters removed them")
+    if items.unknown:
+        log.warning("%s: %d item ids not in dataset %r ignored (texts.ignore_unknown_item_ids)",
+                    path, len(items.unknown), data.name)
+    return replace(source, items=items)
+
+
 def _text_source(config: TextsConfig, data: PreparedData, run_dir: Path,
                  llm_data_dir: Path | None) -> tuple[Path, str]:
-    """``(folder, origin)``; origin is imported, generated, cached or reused."""
+    """``(folder, origin)``; origin is imported, generated, cached or reused.
+
+    Without ``llm_data_dir`` a run that has texts already (``run_dir/texts.json``: a resume, or
+    a trained run evaluated again) reads the same folder again. Texts it had *imported* (from
+    ``--llm_data_dir`` or ``texts.backend: import``) stay ``imported``, so the training view
+    is skipped as in the first attempt and training and evaluation read the same imported texts
+    — never template texts for one and imported ones for the other; if that folder holds no
+    texts any more, the run is refused (see :func:`_previous_source`).
+    """
     if llm_data_dir is not None:
         if has_texts(llm_data_dir):
             return llm_data_dir, "imported"
@@ -97,7 +146,8 @@ def _text_source(config: TextsConfig, data: PreparedData, run_dir: Path,
         return llm_data_dir, "generated"
     previous = _previous_source(run_dir, config, data)
     if previous is not None:
-        return previous, "reused"
+        folder, previous_origin = previous
+        return folder, "imported" if previous_origin == "imported" else "reused"
     if config.backend == "import":
         if not has_texts(config.dir):
             raise ConfigError(f"texts.backend is 'import' but texts.dir ({config.dir}) holds no "
@@ -125,8 +175,15 @@ def _text_source(config: TextsConfig, data: PreparedData, run_dir: Path,
     return folder, "generated"
 
 
-def _previous_source(run_dir: Path, config: TextsConfig, data: PreparedData) -> Path | None:
-    """The folder this run used before (e.g. when a trained run is evaluated again)."""
+def _previous_source(run_dir: Path, config: TextsConfig, data: PreparedData
+                     ) -> tuple[Path, str] | None:
+    """``(folder, origin)`` this run used before (a resume, or a trained run evaluated again),
+    with the same texts config and dataset; None when it has none.
+
+    Texts it imported must be found again: a :class:`DataError` names the folder and
+    ``--llm_data_dir`` when that folder holds no texts any more (other texts would silently
+    replace the ones the run was trained on).
+    """
     record_path = run_dir / RUN_RECORD
     if not record_path.is_file():
         return None
@@ -136,8 +193,19 @@ def _previous_source(run_dir: Path, config: TextsConfig, data: PreparedData) -> 
         return None
     same = (record.get("texts_config") == config.model_dump(mode="json")
             and record.get("fingerprint") == data.meta.get("fingerprint"))
-    folder = Path(record.get("dir", ""))
-    return folder if same and has_texts(folder) else None
+    if not same or not record.get("dir"):
+        return None
+    folder = Path(record["dir"])
+    origin = str(record.get("origin", "reused"))
+    if has_texts(folder):
+        return folder, origin
+    if origin == "imported" and not (config.backend == "import" and config.dir is not None
+                                     and Path(config.dir) == folder):  # that names texts.dir
+        raise DataError(f"{record_path}: this run's texts were imported from {folder}, which "
+                        "holds no user_preferences.json or item_descriptions.json now; pass "
+                        "--llm_data_dir with the folder that holds them (or train into a new "
+                        "output directory)")
+    return None
 
 
 def fill_missing_with_template(source: TextFolder, data: PreparedData
@@ -206,10 +274,11 @@ def training_view_user_vectors(config: RunConfig, data: PreparedData, holdout: i
                                ) -> tuple[np.ndarray, dict[str, Any]]:
     """User vectors written *before* each user's last ``holdout`` training items.
 
-    The retriever trains on those items as targets; if it read text written from them
-    ("recently enjoyed …" names them), training would teach it to read answers out of the text,
-    which no evaluation text offers. Generated with the same backend as the evaluation texts,
-    cached like them (the view has its own fingerprint).
+    The retriever trains only on targets among those items (``retriever.train_window``); if it
+    read text written from them ("recently enjoyed …" names them), training would teach it to
+    read answers out of the text, which no evaluation text offers. Generated with the same
+    backend as the evaluation texts, cached like them (the view has its own fingerprint). The
+    record says how many training targets the texts name: by construction none.
     """
     texts_config = config.texts
     view = data.without_recent_training(holdout)
@@ -227,5 +296,43 @@ def training_view_user_vectors(config: RunConfig, data: PreparedData, holdout: i
                                    texts_config.encode_batch_size)
     return vectors, {"holdout": holdout, "dir": str(folder), "fallback_users": len(missing),
                      "encoding": report.as_dict(),
+                     "targets": training_target_exposure(data, view, texts),
                      "meaning": f"training reads user texts written without each user's last "
-                                f"{holdout} training items (the retriever's training targets)"}
+                                f"{holdout} training items, the only positions the retriever "
+                                "trains on (retriever.train_window)"}
+
+
+def training_target_exposure(data: PreparedData, view: PreparedData, texts: list[str]
+                             ) -> dict[str, Any]:
+    """How many of the retriever's possible training targets (the training items ``view`` left
+    out) the training-view texts could see: inside the items they were written from, or named
+    verbatim by title. Both must be 0 for a leak-free training view.
+
+    A title only counts as naming the target when no item the text was written from carries it
+    within its own title: ML-100K lists some films twice under one title (two ids for "Chasing
+    Amy (1997)"), and "Fear (1996)" is part of "Primal Fear (1996)". Raw matches are reported too.
+    """
+    from ur4rec.text.catalog import display_title
+
+    titles = [""] + [display_title(t, y, i, alternate_wanted=False) for t, y, i in
+                     data.items[["title", "year", "item"]].itertuples(index=False)]
+    targets = in_window = named = raw = 0
+    for user, (full, cut) in enumerate(zip(data.train_sequences, view.train_sequences,
+                                           strict=True)):
+        held_out = full[len(cut):]
+        source_items = set(cut.tolist())
+        source_titles = [titles[item] for item in source_items]
+        text = texts[user]
+        targets += len(held_out)
+        in_window += sum(int(item) in source_items for item in held_out)
+        for item in held_out:
+            title = titles[item]
+            if title and title in text:
+                raw += 1
+                named += not any(title in other for other in source_titles)
+    def share(count: int) -> float:
+        return round(count / targets, 6) if targets else 0.0
+
+    return {"possible_targets": targets, "in_text_source": in_window,
+            "named_in_text": named, "share_named": share(named),
+            "share_in_source": share(in_window), "title_matches_raw": raw}

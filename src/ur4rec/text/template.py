@@ -4,7 +4,8 @@ It is the default input of the retriever, so it says what a sentence encoder can
 titles, genres and eras, how viewers received a film and which films the same people liked, the
 people a film shares with other catalogue films (when the knowledge graph is trustworthy), and for
 users their favourite genres with shares, eras, rating style, recent favourites and dislikes.
-Bump :data:`TEMPLATE_VERSION` whenever the wording changes: it is part of every cache key.
+Bump :data:`TEMPLATE_VERSION` whenever the wording changes; :func:`template_version` (the
+wording's version plus what this environment can write) is part of every cache key.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ur4rec.data.prepared import PreparedData
-from ur4rec.text.catalog import Catalog, build_catalog, era_phrase
+from ur4rec.text.catalog import Catalog, build_catalog, era_phrase, neighbours_suffix
 from ur4rec.text.history import training_interactions
 from ur4rec.text.profiles import UserProfile, build_profiles
 
@@ -25,6 +26,16 @@ _GENRE_WORDS = {"Sci-Fi": "science-fiction", "Film-Noir": "film-noir", "Children
 _GENDER_WORDS = {"M": "man", "F": "woman"}
 _GENDER_ADJECTIVES = {"M": "male ", "F": "female "}
 _SHARED_SHOWN = {"actor": 3}
+
+
+def template_version() -> str:
+    """The version that names the template texts written here, in cache keys and folders.
+
+    :data:`TEMPLATE_VERSION`, plus ``-noneighbours`` where scipy is missing and the "also
+    liked" sentences cannot be written: two environments that write different texts never
+    share a cache entry.
+    """
+    return TEMPLATE_VERSION + neighbours_suffix()
 
 
 @dataclass

@@ -12,7 +12,8 @@ from typing import Any
 
 import torch
 
-SASREC_SHARES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+# 1.0 = SASRec alone, 0.0 = the retriever alone: validation may say that one branch is better
+SASREC_SHARES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 
 def select_fusion_weights(model: Any, evaluator: Any, device: torch.device,

@@ -3,9 +3,10 @@
 UR4Rec's components:
 
 - ``sasrec``: SASRec's next-item loss at every position of the training prefix;
-- ``retrieval``: the retriever's softmax over the catalogue at the last
-  ``retriever.train_positions`` positions of each user (each target predicted only from the
-  items before it);
+- ``retrieval``: the retriever's softmax over the catalogue at ``retriever.train_positions``
+  positions among each user's last ``retriever.train_window`` (each target predicted only from
+  the items before it; the training-view user text and the memory are written from the items
+  before the window, so no training position reads its own target or anything after it);
 - ``fused``: the softmax of the fused scores at those same positions.
 
 Per stage: ``pretrain_sasrec`` → sasrec; ``pretrain_retriever`` → retrieval; ``joint_finetune``
@@ -39,6 +40,13 @@ def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: 
                           negatives)
 
 
+def window_start(targets: torch.Tensor, window: int) -> torch.Tensor:
+    """``[B]`` first target position of each row's last ``window`` positions: the retriever's
+    training targets lie at or after it, and the user text and memory it reads in training are
+    written only from the items before its target (``inputs[..start]``)."""
+    return ((targets > 0).sum(dim=1) - window).clamp(min=0)
+
+
 def last_positions(targets: torch.Tensor, count: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The last ``count`` target positions of each right-padded row ``[B, count]`` and a mask of
     which exist (short rows have fewer)."""
@@ -47,14 +55,19 @@ def last_positions(targets: torch.Tensor, count: int) -> tuple[torch.Tensor, tor
     return positions.clamp(min=0), positions >= 0
 
 
-def random_positions(targets: torch.Tensor, count: int, generator: torch.Generator | None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``count`` distinct target positions per row drawn uniformly (fresh every epoch), sorted,
-    and a mask of which exist — so a model cannot memorise a fixed set of targets per user."""
+def random_positions(targets: torch.Tensor, count: int, generator: torch.Generator | None,
+                     start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``count`` distinct target positions per row drawn uniformly (fresh every epoch) at or
+    after ``start`` ``[B]``, sorted, and a mask of which exist — so a model cannot memorise a
+    fixed set of targets per user."""
     on_cpu = targets.device.type == "cpu"
     keys = torch.rand(targets.shape, device=targets.device,
                       generator=generator if on_cpu else None)
-    keys = keys.masked_fill(targets == 0, -1.0)
+    eligible = targets > 0
+    if start is not None:
+        columns = torch.arange(targets.shape[1], device=targets.device)
+        eligible &= columns.unsqueeze(0) >= start.unsqueeze(1)
+    keys = keys.masked_fill(~eligible, -1.0)
     count = min(count, targets.shape[1])
     chosen, positions = keys.topk(count, dim=1)
     positions, order = positions.sort(dim=1)
@@ -73,16 +86,18 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
     needs_fused = stage in ("joint_finetune", "end_to_end") and model.sasrec is not None
     wants = {"sasrec": stage == "pretrain_sasrec" or needs_fused,
              "retrieval": stage == "pretrain_retriever" or needs_fused or model.sasrec is None}
+    start = window_start(batch.targets, model.config.retriever.train_window)
     if model.config.retriever.train_position_sampling == "random":
-        positions, valid = random_positions(batch.targets, model.train_positions, generator)
+        positions, valid = random_positions(batch.targets, model.train_positions, generator,
+                                            start)
     else:
         positions, valid = last_positions(batch.targets, model.train_positions)
     rows = torch.arange(len(positions), device=positions.device).unsqueeze(1)
     targets = batch.targets[rows, positions]
     valid &= targets > 0
     need = "fused" if needs_fused else ("sasrec" if not wants["retrieval"] else "retriever")
-    scores = model.branch_scores(batch.users, batch.inputs, positions,
-                                 interactions=(batch.targets > 0).sum(dim=1), need=need)
+    scores = model.branch_scores(batch.users, batch.inputs, positions, memory_position=start,
+                                 need=need)
     losses: dict[str, torch.Tensor] = {}
     if wants["sasrec"]:
         losses["sasrec"] = sequence_loss(model.sasrec, scores["sasrec_hidden"], batch,

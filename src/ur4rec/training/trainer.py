@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from ur4rec.config import RunConfig
 from ur4rec.data.prepared import PreparedData
-from ur4rec.errors import CheckpointError
+from ur4rec.errors import CheckpointError, TrainingDiverged
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.training.batches import TrainingBatches
 from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
@@ -123,6 +123,8 @@ class Trainer:
             torch.backends.cudnn.allow_tf32 = True
         self.distributed: Any = None  # set by ur4rec.training.distributed under torchrun
         self.loss_module = LossModule(self.model, self.train_config)
+        # parameters the model built frozen (e.g. retriever.learn_temperature: false) stay so
+        self.frozen = {id(p) for p in self.model.parameters() if not p.requires_grad}
         self.ema: ParameterEMA | None = None
 
     # ----------------------------------------------------------------- optimisation
@@ -134,9 +136,9 @@ class Trainer:
         all_groups = self.model.parameter_groups()
         for group_name, params in all_groups.items():
             train = group_name in groups
-            for p in params:
-                p.requires_grad_(train)
-            if not train:
+            self._set_trainable(params, train)
+            params = [p for p in params if id(p) not in self.frozen]
+            if not train or not params:
                 continue
             lr = (self.train_config.sasrec_lr if group_name == "sasrec"
                   else self.train_config.retriever_lr)
@@ -151,6 +153,10 @@ class Trainer:
         if not param_groups:
             raise ValueError(f"no trainable parameters in groups {groups}")
         return torch.optim.AdamW(param_groups, betas=(0.9, 0.98))
+
+    def _set_trainable(self, params: list[nn.Parameter], train: bool) -> None:
+        for p in params:
+            p.requires_grad_(train and id(p) not in self.frozen)
 
     def _train_epoch(self, stage: str, active: list[str], optimizer: torch.optim.Optimizer,
                      scheduler: torch.optim.lr_scheduler.LambdaLR, generator: torch.Generator,
@@ -277,6 +283,46 @@ class Trainer:
         log.info("%s starts at valid %s %s %.4f (kept unless an epoch beats it)", stage,
                  selection[0], selection[1], metric)
 
+    def _diverged(self, stats: dict[str, Any]) -> bool:
+        """A non-finite mean loss, or a non-finite gradient norm (except the skipped steps of an
+        fp16 loss scaler, which are how it finds its scale)."""
+        if not math.isfinite(stats["losses"]["loss"]):
+            return True
+        return not self.scaler.is_enabled() and not math.isfinite(stats["grad_norm_max"])
+
+    def _on_divergence(self, state: StageState, stage: str, stage_index: int,
+                       global_epoch: int, active: list[str], stats: dict[str, Any],
+                       best_path: Path, started: float, optimizer: torch.optim.Optimizer,
+                       scheduler: Any) -> None:
+        """Never validate or keep a diverged epoch: log it, restore the stage's last finite best,
+        then fail the run (``on_divergence: fail``) or end the stage (``stop_stage``)."""
+        epoch = state.epoch
+        lrs = ", ".join(f"{name} {lr:g}" for name, lr in stats["lr"].items())
+        row = {"stage": stage, "stage_index": stage_index, "epoch": epoch,
+               "global_epoch": global_epoch, "trained": active, "switch_count": 0,
+               "switched": False, **stats, "valid": {}, "eval_seconds": 0.0,
+               "seconds": time.perf_counter() - started, "best": False,
+               "non_finite_loss": True, "diverged": True,
+               "on_divergence": self.train_config.on_divergence}
+        self._log_epoch(row)
+        restored = best_path.exists()
+        if restored:
+            self.model.load_state_dict(load_checkpoint(best_path, self.signature)["model"])
+        where = (f"stage {stage}, epoch {epoch + 1}: loss {stats['losses']['loss']:g}, "
+                 f"gradient norm max {stats['grad_norm_max']:g}, lr {lrs}")
+        if self.train_config.on_divergence == "fail" or not restored:
+            # last.pt stays at the previous (finite) epoch: a resume replays this one
+            kept = (f"the last finite weights are in {best_path}" if restored
+                    else "no finite epoch to keep")
+            raise TrainingDiverged(f"training diverged in {where}; {kept}. Lower the learning "
+                                   "rate (training.sasrec_lr / training.retriever_lr) or set "
+                                   "training.grad_clip")
+        log.warning("training diverged in %s; the stage ends at its last finite best "
+                    "(training.on_divergence: stop_stage)", where)
+        state.epoch += 1
+        state.stage_done = True
+        self._save_last(state, optimizer, scheduler, None)
+
     # ----------------------------------------------------------------- main loop
     def fit(self, resume: bool = False) -> dict[str, Any]:
         """Train every stage; returns per-stage summaries. The model ends at its best weights."""
@@ -323,8 +369,7 @@ class Trainer:
                 generator = seed_everything(self.train_config.seed, stage_index, epoch)
                 active = [alternation.current] if alternation else groups
                 for group_name, params in self.model.parameter_groups().items():
-                    for p in params:
-                        p.requires_grad_(group_name in active)
+                    self._set_trainable(params, group_name in active)
                 on_epoch = getattr(self.model, "on_epoch_start", None)
                 if on_epoch is not None:
                     on_epoch()
@@ -337,6 +382,10 @@ class Trainer:
                                                                alternation.current)
                     trained_loss = stats["losses"].get(component, stats["losses"]["loss"])
                     switched = alternation.step(trained_loss)
+                if self._diverged(stats):
+                    self._on_divergence(state, stage, stage_index, global_epoch, active, stats,
+                                        best_path, started, optimizer, scheduler)
+                    break
                 eval_started = time.perf_counter()
                 with self.ema.swapped() if self.ema is not None else nullcontext():
                     valid, metric = self._validate(selection)
@@ -358,8 +407,6 @@ class Trainer:
                        "eval_seconds": eval_seconds,
                        "seconds": time.perf_counter() - started, "best": improved,
                        "selection": f"{selection[0]} {selection[1]}", **extra}
-                if not math.isfinite(stats["losses"]["loss"]):
-                    row["non_finite_loss"] = True
                 self._log_epoch(row)
                 for callback in self.callbacks:
                     callback(row)
@@ -368,8 +415,7 @@ class Trainer:
                          "%.2fs%s", stage, epoch + 1, stats["losses"]["loss"], selection[0],
                          selection[1], metric, valid["full"]["ndcg@10"], row["seconds"],
                          " *" if improved else "")
-                stop = state.bad_epochs >= self.train_config.patience or not math.isfinite(
-                    stats["losses"]["loss"])
+                stop = state.bad_epochs >= self.train_config.patience
                 state.stage_done = stop
                 self._save_last(state, optimizer, scheduler, alternation)
                 if stop:

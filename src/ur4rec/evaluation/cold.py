@@ -1,0 +1,168 @@
+"""Cold-item evaluation: how well a model ranks items it never saw in training.
+
+Only on data prepared with ``data.cold_items`` > 0 (:mod:`ur4rec.data.cold`). One case per user
+with at least one cold interaction:
+
+- **target**: the user's *last* cold interaction in the data's chronological order (timestamp,
+  ties in source-file order — the order of ``PreparedData.cold_interactions``);
+- **input**: the user's warm interactions with a timestamp **strictly before** the target's.
+  ML-100K rates many films in the same second, and nothing says which of them came first, so a
+  warm item rated in the target's second is not "before" it (file order is an artefact of the
+  dump, not a clock). A user whose input is empty is skipped and counted;
+- **full**: the target ranked among all cold items, with the user's other cold items masked
+  (they are positives of the user; the target is the last of them);
+- **sampled**: the target ranked among ``num_candidates − 1`` (99) cold items the user never
+  interacted with, drawn once without replacement by ``data.candidate_seed`` (on a stream of its
+  own) — or all such cold items when fewer remain.
+
+Scores come from :meth:`Recommender.score_all`; ranks and metrics from
+:mod:`ur4rec.evaluation.metrics` under ``evaluation.ties``, as on the warm protocol. Warm items
+never compete here. A model's user-level state (user texts, memory) is written from the warm
+training parts, which can postdate the cold target; it never contains a cold item.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from ur4rec.config import EvaluationConfig
+from ur4rec.data.cold import COLD_STREAM, cold_item_mask
+from ur4rec.data.prepared import PreparedData
+from ur4rec.data.sequences import crop_to_longest, pad_right
+from ur4rec.evaluation.metrics import per_user_metrics, rank_bounds, summarize
+from ur4rec.models.base import Recommender, UserBatch
+
+COLD_EVAL_RULE = (
+    "per user with a cold interaction: target = the last cold interaction (chronological, ties in "
+    "file order); input = the warm interactions with a timestamp strictly before the target's "
+    "(users with none are skipped); full: ranked among all cold items, the user's other cold "
+    "items masked; sampled: among the target and up to num_candidates - 1 cold items the user "
+    "never interacted with, drawn once by data.candidate_seed"
+)
+
+
+@dataclass
+class ColdCases:
+    """The fixed cold-item test cases of a prepared dataset (one row per evaluated user)."""
+
+    users: np.ndarray
+    """``[C]`` user indices"""
+    histories: list[np.ndarray]
+    """warm input per case, oldest first"""
+    targets: np.ndarray
+    """``[C]`` item index of each target"""
+    positives: list[np.ndarray]
+    """the user's other cold items, masked in full ranking"""
+    candidates: np.ndarray
+    """``[C, K]`` sampled candidates, target in column 0, 0 where a user has fewer than K"""
+    cold_items: np.ndarray
+    skipped_users: int
+
+
+def cold_cases(data: PreparedData, num_candidates: int | None = None,
+               seed: int | None = None) -> ColdCases:
+    """Build the cases (deterministic in the prepared data; module docstring for the rules)."""
+    settings = data.meta.get("settings", {})
+    num_candidates = num_candidates or int(settings.get("num_candidates",
+                                                        data.test_candidates.shape[1]))
+    seed = int(settings.get("candidate_seed", 0) if seed is None else seed)
+    rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, COLD_STREAM, 1])
+    cold_items = np.asarray(data.cold_items, dtype=np.int64)
+    frame = data.cold_interactions
+    users_col = frame["user_idx"].to_numpy(dtype=np.int64)
+    items_col = frame["item_idx"].to_numpy(dtype=np.int64)
+    stamps_col = frame["timestamp"].to_numpy(dtype=np.int64)
+    cold_users = np.unique(users_col)  # the frame is chronological per user, users ascending
+    bounds = np.searchsorted(users_col, np.concatenate([cold_users, [np.iinfo(np.int64).max]]))
+    users, histories, targets, positives, negatives = [], [], [], [], []
+    skipped = 0
+    for row, user in enumerate(cold_users):
+        start, end = bounds[row], bounds[row + 1]
+        target, stamp = items_col[end - 1], stamps_col[end - 1]
+        warm_before = int(np.searchsorted(data.timestamps[user], stamp, side="left"))
+        if warm_before == 0:
+            skipped += 1
+            continue
+        seen = np.unique(items_col[start:end])
+        pool = np.setdiff1d(cold_items, seen, assume_unique=True)
+        size = min(num_candidates - 1, len(pool))
+        users.append(int(user))
+        histories.append(data.sequences[user][:warm_before])
+        targets.append(int(target))
+        positives.append(seen[seen != target])
+        negatives.append(rng.choice(pool, size=size, replace=False) if size else pool[:0])
+    width = 1 + max((len(n) for n in negatives), default=0)
+    candidates = np.zeros((len(users), width), dtype=np.int64)
+    for row, drawn in enumerate(negatives):
+        candidates[row, 0] = targets[row]
+        candidates[row, 1:1 + len(drawn)] = drawn
+    return ColdCases(np.asarray(users, dtype=np.int64), histories,
+                     np.asarray(targets, dtype=np.int64), positives, candidates, cold_items,
+                     skipped)
+
+
+@torch.no_grad()
+def evaluate_cold(model: Recommender, data: PreparedData, config: EvaluationConfig,
+                  device: torch.device | str = "cpu", cases: ColdCases | None = None
+                  ) -> dict[str, Any]:
+    """``{"metrics": {"full", "sampled"}, "chance", "users", "cold_items", "skipped_users",
+    "candidates", "rule"}`` — the cold-item protocol (module docstring)."""
+    cases = cases or cold_cases(data)
+    device = torch.device(device)
+    out: dict[str, Any] = {"users": len(cases.users), "cold_items": len(cases.cold_items),
+                           "skipped_users": cases.skipped_users,
+                           "candidates": int(cases.candidates.shape[1]), "rule": COLD_EVAL_RULE}
+    if not len(cases.users):
+        out.update(metrics={}, chance={})
+        return out
+    was_training = model.training
+    model.eval()
+    cold = cold_item_mask(data.num_items, cases.cold_items, device)
+    history = pad_right(cases.histories, model.max_seq_len)
+    candidates = torch.from_numpy(cases.candidates)
+    users = torch.from_numpy(cases.users)
+    bounds: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"full": [], "sampled": []}
+    competitors_count: dict[str, list[torch.Tensor]] = {"full": [], "sampled": []}
+    for rows in torch.split(torch.arange(len(users)), config.batch_size):
+        (seqs,) = crop_to_longest(history[rows])
+        scores = model.score_all(UserBatch(users[rows], seqs).to(device)).float()
+        cands = candidates[rows].to(device)
+        target_scores = scores.gather(1, cands[:, :1]).squeeze(1)
+        full_mask = cold.unsqueeze(0).repeat(len(rows), 1)
+        full_mask.scatter_(1, cands[:, :1], False)
+        for batch_row, case in enumerate(rows.tolist()):
+            if len(cases.positives[case]):
+                full_mask[batch_row, torch.as_tensor(cases.positives[case], device=device)] = False
+        sampled_mask = cands > 0
+        sampled_mask[:, 0] = False
+        cand_scores = scores.gather(1, cands)
+        for protocol, (values, mask) in {"full": (scores, full_mask),
+                                         "sampled": (cand_scores, sampled_mask)}.items():
+            bounds[protocol].append(tuple(t.cpu() for t in rank_bounds(values, target_scores,
+                                                                         mask)))
+            competitors_count[protocol].append(mask.sum(dim=1).cpu())
+    model.train(was_training)
+    metrics, chance = {}, {}
+    for protocol, parts in bounds.items():
+        lower = torch.cat([part[0] for part in parts])
+        upper = torch.cat([part[1] for part in parts])
+        metrics[protocol] = summarize(per_user_metrics(lower, upper, config.ks, config.ties))
+        # a scorer with no information: uniform over 1 + the user's competitors
+        worst = 1 + torch.cat(competitors_count[protocol])
+        chance[protocol] = summarize(per_user_metrics(torch.ones_like(worst), worst, config.ks,
+                                                      "expected"))
+    out.update(metrics=metrics, chance=chance)
+    return out
+
+
+def cold_results(model: Recommender, data: PreparedData, config: EvaluationConfig,
+                 device: torch.device | str = "cpu") -> dict[str, Any]:
+    """``{"cold": evaluate_cold(...)}`` on data with cold items, else ``{}`` — for
+    ``results.update(...)`` in :mod:`ur4rec.api`."""
+    if not len(data.cold_items):
+        return {}
+    return {"cold": evaluate_cold(model, data, config, device)}

@@ -1,0 +1,52 @@
+"""Item text inside the sequence model: a dual-view item table ``e_i = m_i·id_i + g·A(t_i)``.
+
+``t_i`` is the frozen sentence vector of item ``i``'s text, ``A`` a small trained adapter
+(Linear → LayerNorm, optionally started from the principal components of the text vectors as
+LLM-ESR does), ``g`` a learned scalar gate started small, and ``m_i`` zero for items with no
+training interaction: a cold item's id vector never received a gradient, so it would only add
+noise — its text carries it alone. The same table feeds SASRec's input and its tied output.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class ItemTextAdapter(nn.Module):
+    """``[N + 1, E]`` frozen text vectors → the text view ``g·A(t)`` ``[N + 1, D]`` added to ids."""
+
+    def __init__(self, item_text: np.ndarray, dim: int, trained_items: np.ndarray | None,
+                 gate_init: float = 0.1, pca_init: bool = True) -> None:
+        super().__init__()
+        text = torch.as_tensor(item_text, dtype=torch.float32)
+        self.register_buffer("text", text, persistent=False)
+        keep = torch.ones(len(text), dtype=torch.bool)
+        if trained_items is not None:
+            keep = torch.as_tensor(np.asarray(trained_items) > 0)
+        keep[0] = False  # padding stays zero
+        self.register_buffer("id_mask", keep.float().unsqueeze(1), persistent=False)
+        self.project = nn.Linear(text.shape[1], dim)
+        self.norm = nn.LayerNorm(dim)
+        self.gate = nn.Parameter(torch.tensor(float(gate_init)))
+        if pca_init:
+            self._init_from_principal_components(text[1:], dim)
+
+    @torch.no_grad()
+    def _init_from_principal_components(self, text: torch.Tensor, dim: int) -> None:
+        """The projection starts as the top ``dim`` principal directions of the item texts,
+        so the text view begins with the directions in which items differ most."""
+        mean = text.mean(dim=0)
+        _, _, directions = torch.linalg.svd(text - mean, full_matrices=False)
+        rank = min(dim, directions.shape[0])
+        weight = torch.zeros(dim, text.shape[1])
+        weight[:rank] = directions[:rank]
+        self.project.weight.copy_(weight)
+        self.project.bias.copy_(-(weight @ mean))
+
+    def forward(self, id_weights: torch.Tensor) -> torch.Tensor:
+        """``[N + 1, D]`` item table from the id table ``id_weights`` of the same shape."""
+        view = self.gate * self.norm(self.project(self.text))
+        view = torch.cat([torch.zeros_like(view[:1]), view[1:]])  # padding row 0
+        return id_weights * self.id_mask + view

@@ -1,0 +1,83 @@
+"""The text floors: zero-shot cosine and the text→id ridge map, by hand and through api.train."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from ur4rec import api
+from ur4rec.config import SASRecConfig, TextBaselineConfig
+from ur4rec.errors import ConfigError
+from ur4rec.models.base import UserBatch
+from ur4rec.models.text_baselines import TextToIdMap, TextZeroShot
+from ur4rec.text import encode
+
+from ..conftest import synthetic_interactions
+from ..text.test_resume_texts import HashEncoder
+
+
+def test_zero_shot_scores_the_cosine_with_the_mean_of_the_recent_history():
+    text = np.array([[0, 0], [1, 0], [0, 1], [1, 1], [-1, 0]], dtype="f4")  # row 0 padding
+    model = TextZeroShot(text, TextBaselineConfig(history_len=2))
+    history = torch.tensor([[4, 1, 2, 0]])  # the last two real items: 1 and 2 → mean (1, 1)
+    scores = model.score_all(UserBatch(torch.tensor([0]), history))
+    assert scores[0, 0] == -torch.inf
+    assert int(scores[0, 1:].argmax()) + 1 == 3  # item 3 = (1, 1): cosine 1
+    torch.testing.assert_close(scores[0, 3], torch.tensor(1.0))
+    # item 4 (−1, 0) is outside the window: it does not pull the user towards itself
+    assert scores[0, 4] < 0
+
+
+def test_text_to_id_maps_untrained_items_and_keeps_trained_ones():
+    rng = np.random.default_rng(0)
+    num_items, dim = 30, 8
+    text = rng.normal(size=(num_items + 1, 6))
+    counts = np.ones(num_items + 1, dtype=int)
+    counts[[5, 9]] = 0  # never trained
+    model = TextToIdMap(num_items, SASRecConfig(hidden_dim=dim, max_seq_len=5),
+                        TextBaselineConfig(ridge=1e-8), text, counts)
+    truth = torch.as_tensor(np.c_[text, np.ones(num_items + 1)] @ rng.normal(size=(7, dim)),
+                            dtype=torch.float32)
+    with torch.no_grad():
+        model.encoder.item_emb.weight.copy_(truth)
+        model.encoder.item_emb.weight[[5, 9]] = 123.0  # untrained rows: noise that must go
+    model.load_state_dict(model.state_dict())  # a load refits the map
+    mapped = model.item_embeddings
+    torch.testing.assert_close(mapped[[5, 9]], truth[[5, 9]], atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(mapped[[1, 2, 30]], truth[[1, 2, 30]])
+
+
+def _tiny_config(tmp_path, model, **extra):
+    log = tmp_path / "log.csv"
+    if not log.exists():
+        synthetic_interactions(num_users=30, num_items=40, length=12).rename(
+            columns={"user": "user_id", "item": "item_id"}).to_csv(log, index=False)
+    config = {"name": "tiny", "model": model,
+              "data": {"dataset": "tiny", "path": str(log), "num_candidates": 10,
+                       "prepared_dir": str(tmp_path / "prepared")},
+              "sasrec": {"hidden_dim": 16, "num_blocks": 1, "max_seq_len": 10},
+              "training": {"epochs_per_stage": 1, "batch_size": 16, "device": "cpu", **extra}}
+    path = tmp_path / f"{model}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_text_baselines_run_through_train_and_evaluate(tmp_path, monkeypatch):
+    monkeypatch.setenv("UR4REC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(encode, "load_encoder", lambda location, device=None: HashEncoder())
+    monkeypatch.setattr(api, "_after_training", lambda run_dir: None)
+    zero = api.train(_tiny_config(tmp_path, "text_zero_shot"), tmp_path / "zero",
+                     progress=False)
+    assert set(zero["test"]) == {"sampled", "full"} and "training_view" not in zero["texts"]
+    with pytest.raises(ConfigError, match="training.init_from"):
+        api.train(_tiny_config(tmp_path, "text_to_id"), tmp_path / "map", progress=False)
+    sasrec = _tiny_config(tmp_path, "sasrec")
+    api.train(sasrec, tmp_path / "sasrec", progress=False)
+    checkpoint = tmp_path / "sasrec" / "checkpoints" / "final.pt"
+    mapped = api.train(_tiny_config(tmp_path, "text_to_id", init_from=str(checkpoint)),
+                       tmp_path / "map", progress=False)
+    trained = api.train(sasrec, tmp_path / "sasrec_again", progress=False)
+    # every tiny item has training interactions: the map changes nothing, SASRec's scores stay
+    assert mapped["test"] == trained["test"]
