@@ -1,13 +1,19 @@
 """The text pipeline's figures on ML-100K (943 users, 1,682 items).
 
-    python benchmarks/bench_texts.py [--threads 0] [--openai-texts 400] [--delay-ms 50]
+    python benchmarks/bench_texts.py [--threads 0] [--backend auto|torch|torch-bf16|onnx]
+                                     [--no-reference] [--openai-texts 400] [--delay-ms 50]
                                      [--concurrency 8]
 
 Measures, each in a fresh cache folder (so nothing is warm from earlier runs):
 1. template texts for every user and item, written as a text folder (target ≤ 10 s);
-2. encoding them with all-MiniLM-L6-v2, model load included (target ≤ 30 s on 2 cores);
+2. encoding them and the training-view user texts (written without each user's last
+   ``retriever.train_positions`` training items) with all-MiniLM-L6-v2 on ``--backend`` (sets
+   ``UR4REC_ENCODER_BACKEND``), model load and any ONNX export included (target ≤ 30 s on 2 cores);
 3. the same again, everything cached (target ≤ 2 s), and ``texts_for_run`` with warm caches;
-4. the ``openai`` backend against a loopback fake server answering in ``--delay-ms`` with
+4. unless ``--no-reference``: the same texts with the float32 torch backend in another fresh
+   cache (the figure before the faster backends), and the cosine of every vector of step 2 to
+   its float32 one (min and mean; target ≥ 0.995 for every text);
+5. the ``openai`` backend against a loopback fake server answering in ``--delay-ms`` with
    ``--concurrency`` requests in flight (target ≥ 50 texts/s), then the cached re-run.
 Prints a markdown table, then the same as JSON with the machine and its load average (the
 machine may be shared: a load above the core count slows every figure).
@@ -43,6 +49,14 @@ def timed(function, *args, **kwargs):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--backend", default="auto",
+                        choices=["auto", "torch", "torch-bf16", "onnx"],
+                        help="encoder backend for step 2 (UR4REC_ENCODER_BACKEND)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the float32 torch reference encoding and the cosines")
+    parser.add_argument("--reference-threads", type=int, default=0,
+                        help="threads for the reference (0: torch's count, as before the "
+                             "encoder chose its own)")
     parser.add_argument("--openai-texts", type=int, default=400)
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -53,7 +67,7 @@ def main() -> None:
 
     import torch
 
-    from ur4rec.config import DataConfig, RunConfig, TextsConfig
+    from ur4rec.config import DataConfig, RetrieverConfig, RunConfig, TextsConfig
     from ur4rec.data.prepared import default_prepared_dir, prepare_dataset
 
     if args.threads:
@@ -63,11 +77,12 @@ def main() -> None:
     os.environ["UR4REC_CACHE_DIR"] = str(scratch / "cache")  # texts and vectors start cold
     os.environ.setdefault("TQDM_DISABLE", "1")
 
-    from ur4rec.text.encode import encode_texts
+    from ur4rec.text.encode import BACKEND_ENV, THREADS_ENV, encode_texts, encoder_threads
     from ur4rec.text.generate import generate_texts
     from ur4rec.text.io import read_text_folder
     from ur4rec.text.openai_backend import OpenAIBackend
     from ur4rec.text.pipeline import fill_missing_with_template, texts_for_run
+    from ur4rec.text.template import template_texts
 
     rows = []
     result, seconds = timed(generate_texts, data, "template", TextsConfig(), scratch / "template")
@@ -75,10 +90,17 @@ def main() -> None:
 
     users, items, _, _ = fill_missing_with_template(read_text_folder(scratch / "template", data),
                                                     data)
-    texts = users + items[1:]
+    holdout = RetrieverConfig().train_positions
+    view_users = template_texts(data.without_recent_training(holdout))[0]
+    texts = users + items[1:] + view_users
+    os.environ[BACKEND_ENV] = args.backend
+    threads = encoder_threads()
     (vectors, report), seconds = timed(encode_texts, texts)
-    rows.append((f"encode {len(texts)} texts (model load included, "
-                 f"{np.mean([len(t.split()) for t in texts]):.0f} words each)", seconds, "≤ 30 s"))
+    rows.append((f"encode {len(texts)} texts ({len(users)} users, {len(items) - 1} items, "
+                 f"{len(view_users)} training-view users; "
+                 f"{np.mean([len(t.split()) for t in texts]):.0f} words each) on "
+                 f"{report.backend}, {threads} thread(s), model load included → "
+                 f"{report.encoded / seconds:.0f} texts/s", seconds, "≤ 30 s"))
     (_, cached_report), seconds = timed(encode_texts, texts)
     assert cached_report.encoded == 0
     rows.append(("encode again, all cached", seconds, "≤ 2 s"))
@@ -87,6 +109,31 @@ def main() -> None:
     run, seconds = timed(texts_for_run, config, data, scratch / "run1", None)
     assert run.info["encoding"]["encoded"] == 0
     rows.append(("texts_for_run, texts and vectors cached", seconds, "≤ 2 s"))
+
+    agreement = None
+    if not args.no_reference:
+        os.environ[BACKEND_ENV] = "torch"
+        previous = os.environ.get(THREADS_ENV)
+        os.environ[THREADS_ENV] = str(args.reference_threads or torch.get_num_threads())
+        (reference, reference_report), seconds = timed(
+            encode_texts, texts, cache_path=scratch / "reference" / "embeddings.sqlite")
+        reference_threads = encoder_threads()
+        if previous is None:
+            os.environ.pop(THREADS_ENV)
+        else:
+            os.environ[THREADS_ENV] = previous
+        rows.append((f"before: the same {len(texts)} texts on torch float32, "
+                     f"{reference_threads} thread(s), model load included → "
+                     f"{reference_report.encoded / seconds:.0f} texts/s", seconds, "reference"))
+        a, b = vectors.astype(np.float64), reference.astype(np.float64)
+        cosine = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+        agreement = {"min": round(float(cosine.min()), 6), "mean": round(float(cosine.mean()), 6),
+                     "below_0.995": int((cosine < 0.995).sum())}
+        rows.append((f"cosine of {report.backend} to float32 vectors: min {agreement['min']:.5f}, "
+                     f"mean {agreement['mean']:.5f}, {agreement['below_0.995']} below 0.995",
+                     0.0, "min ≥ 0.995"))
+        CPU_SECONDS.append(0.0)
+    os.environ.pop(BACKEND_ENV)
 
     half = args.openai_texts // 2
     user_list, item_list = list(range(half)), list(range(1, args.openai_texts - half + 1))
@@ -125,6 +172,8 @@ def main() -> None:
                     "load_average_before": [round(x, 2) for x in load_before],
                     "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         "encoder": report.encoder, "dim": int(vectors.shape[1]),
+        "backend": report.backend, "requested_backend": args.backend, "encoder_threads": threads,
+        "cosine_to_float32": agreement,
         "prepared": prepared,
         "data_cache": data_cache,
         "rows": [{"step": n, "seconds": round(s, 3), "cpu_seconds": round(c, 3), "target": t}

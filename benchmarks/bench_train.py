@@ -57,6 +57,20 @@ def run_seed(config: Path, seed: int, out: Path, overrides: dict[str, Any],
     for stage in results.get("stage_results", []):
         for protocol, key in (("sampled", "ndcg@10"), ("sampled", "hit@5"), ("full", "ndcg@10")):
             row[f"{stage['stage']} {protocol} {key}"] = stage["test"][protocol][key]
+    # where ids are weak: rare targets and new items
+    slices = results.get("slices", {}).get("test", {})
+    for protocol in ("sampled", "full"):
+        for name in ("item_head", "item_tail"):
+            value = slices.get(protocol, {}).get(name, {}).get("ndcg@10")
+            if value is not None:
+                row[f"{name} {protocol} ndcg@10"] = value
+    if "cold" in results:
+        for protocol in ("sampled", "full"):
+            row[f"cold {protocol} ndcg@10"] = results["cold"]["metrics"][protocol]["ndcg@10"]
+        row["cold chance full ndcg@10"] = results["cold"]["chance"]["full"]["ndcg@10"]
+    fusion = results.get("fusion_selection")
+    if fusion:
+        row["sasrec share"] = fusion["sasrec_weight"]
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row
 
@@ -75,12 +89,21 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--tag", help="run folder name under --out (default: the config's stem)")
     parser.add_argument("--llm_data_dir", type=Path, help="texts to import (prototype format)")
+    parser.add_argument("--init-from", dest="init_from", metavar="PATTERN",
+                        help="training.init_from per seed, e.g. "
+                             "runs/bench/sasrec_ml100k/seed{seed}/checkpoints/final.pt")
     args = parser.parse_args()
     from ur4rec.config import parse_override
 
     overrides = dict(parse_override(item) for item in args.set)
     out = args.out / (args.tag or args.config.stem)
-    rows = [run_seed(args.config, seed, out, overrides, args.llm_data_dir)
+
+    def seed_overrides(seed: int) -> dict[str, Any]:
+        if not args.init_from:
+            return overrides
+        return {**overrides, "training.init_from": args.init_from.format(seed=seed)}
+
+    rows = [run_seed(args.config, seed, out, seed_overrides(seed), args.llm_data_dir)
             for seed in args.seeds]
     (out / "bench.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     shown = " ".join(f"--set {item}" for item in args.set)
@@ -91,8 +114,10 @@ def main() -> None:
     print("| seed | " + " | ".join(keys) + " |")
     print("|---" * (len(keys) + 1) + "|")
     for row in rows:
-        print(f"| {row['seed']} | " + " | ".join(f"{row[k]:.4g}" for k in keys) + " |")
-    print("| mean ± std | " + " | ".join(_fmt([row[k] for row in rows]) for k in keys) + " |")
+        print(f"| {row['seed']} | " + " | ".join(f"{row.get(k, float('nan')):.4g}"
+                                                 for k in keys) + " |")
+    print("| mean ± std | " + " | ".join(_fmt([row.get(k, float("nan")) for row in rows])
+                                         for k in keys) + " |")
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from ur4rec.config import RunConfig, dump_config, load_config, resolved_dict
 from ur4rec.data.prepared import PreparedData, default_prepared_dir, prepare_dataset
 from ur4rec.errors import CheckpointError, ConfigError, UR4RecError
 from ur4rec.evaluation.cold import cold_results
+from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.evaluation.metrics import random_guess_expectation
 from ur4rec.evaluation.slices import results_slices
@@ -159,6 +160,9 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     model.to(device)
     results = _results(config, data, model, evaluator, device, info)
     results.update(cold_results(model, data, config.evaluation, device))  # data.cold_items
+    routing = routing_by_slice(model, data)  # a routed MoE only
+    if routing:
+        results["routing_by_slice"] = routing
     if "fusion_selection" in summary:
         results["fusion_selection"] = summary["fusion_selection"]
     if is_main and len(summary["stages"]) > 1:

@@ -338,3 +338,34 @@ def test_text_only_retriever_ignores_every_id_embedding(data):
     with torch.no_grad():
         model.retriever.item_id.weight.normal_()
     torch.testing.assert_close(model.score_all(batch), before)
+
+
+def test_routing_by_slice_reports_the_weights_the_scores_use(data):
+    """The per-target router weights equal the ones score() mixes for that item."""
+    from ur4rec.evaluation.routing import routing_by_slice, target_routing
+
+    config = small_config(retriever={"single_expert": False})
+    torch.manual_seed(0)
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).eval()
+    histories = [data.train_sequences[0], data.train_sequences[1]]
+    targets = np.array([3, 7])
+    weights = target_routing(model, histories, np.array([0, 1]), targets)
+    assert weights.shape == (2, 3)
+    torch.testing.assert_close(weights.sum(dim=1), torch.ones(2))
+    # the same weights by hand from score()'s own computation
+    from ur4rec.data.sequences import pad_right
+
+    history = pad_right(histories, model.max_seq_len)
+    positions = ((history > 0).sum(dim=1) - 1).unsqueeze(1)
+    tokens = model.retriever_user(torch.tensor([0, 1]), history, positions)
+    items = model.candidate_vectors()
+    retriever = model.retriever
+    logits = retriever.router_query(tokens) @ retriever.router_key(items).T / 4.0
+    full = torch.softmax(logits + retriever.router_bias[:, None], dim=-2)  # [B, 1, K, N]
+    torch.testing.assert_close(weights, full[:, 0, :, targets - 1].diagonal(dim1=0, dim2=2).T)
+    report = routing_by_slice(model, data)
+    assert set(report) >= {"all", "item_head", "item_tail", "experts"}
+    single = UR4Rec(data.num_users, data.num_items, small_config(retriever={"single_expert":
+                                                                            True}),
+                    random_inputs(data))
+    assert routing_by_slice(single, data) == {}

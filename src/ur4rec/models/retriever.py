@@ -151,6 +151,15 @@ class MoERetriever(nn.Module):
         refined = self.refine(torch.cat([flat, proxies], dim=1))[:, :experts]
         return refined.reshape(batch, count, experts, dim)
 
+    def route_weights(self, tokens: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """``[B, K]`` router weights of refined tokens ``[B, K, D]`` for one item each
+        ``[B, D]`` (the same weights :meth:`score` mixes with)."""
+        keys = self.router_key(items).unsqueeze(1)  # [B, 1, D]
+        logits = (self.router_query(tokens) * keys).sum(-1) / math.sqrt(items.shape[-1])
+        if not self.single_expert:
+            logits = logits + self.router_bias
+        return torch.softmax(logits, dim=-1)
+
     def score(self, tokens: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """Scores ``[..., N]`` of expert tokens ``[..., K, D]`` against the real items ``[N, D]``
         (item indices 1..N): routed cosine similarity over the temperature, plus the item's

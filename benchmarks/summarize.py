@@ -1,0 +1,52 @@
+"""One markdown table from several ``bench_train.py`` output folders (mean ± std over seeds).
+
+    python benchmarks/summarize.py runs/bench/sasrec_ml100k runs/bench/abl_no_text ...
+
+Columns: the test figures every comparison here needs — overall (both protocols), the long-tail
+slice, the cold items when the data has them, and the retriever stage alone when the run has one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+COLUMNS = (
+    ("sampled ndcg@10", "sampled NDCG@10"), ("full ndcg@10", "full NDCG@10"),
+    ("sampled hit@5", "hit@5"),
+    ("item_tail sampled ndcg@10", "tail sampled"), ("item_tail full ndcg@10", "tail full"),
+    ("cold full ndcg@10", "cold full"), ("cold sampled ndcg@10", "cold sampled"),
+    ("pretrain_retriever sampled ndcg@10", "retriever alone sampled"),
+    ("sasrec share", "SASRec share"), ("train_s_per_epoch", "s/epoch"),
+    ("seconds_to_best", "s to best"),
+)
+
+
+def cell(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.4f}"
+    return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", type=Path, nargs="+")
+    args = parser.parse_args()
+    rows = {folder.name: json.loads((folder / "bench.json").read_text())
+            for folder in args.folders}
+    shown = [(key, title) for key, title in COLUMNS
+             if any(key in seed for runs in rows.values() for seed in runs)]
+    print("| run (seeds) | " + " | ".join(title for _, title in shown) + " |")
+    print("|---" * (len(shown) + 1) + "|")
+    for name, runs in rows.items():
+        seeds = ",".join(str(r["seed"]) for r in runs)
+        values = [cell([r[key] for r in runs if key in r]) for key, _ in shown]
+        print(f"| {name} ({seeds}) | " + " | ".join(values) + " |")
+
+
+if __name__ == "__main__":
+    main()
