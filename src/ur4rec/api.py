@@ -25,9 +25,9 @@ from ur4rec.config import RunConfig, dump_config, load_config, resolved_dict
 from ur4rec.data.prepared import PreparedData, default_prepared_dir, prepare_dataset
 from ur4rec.errors import CheckpointError, ConfigError, UR4RecError
 from ur4rec.evaluation.cold import cold_results
-from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.evaluation.metrics import random_guess_expectation
+from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.evaluation.slices import results_slices
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.factory import build_model, count_parameters
