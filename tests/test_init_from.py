@@ -141,3 +141,15 @@ def test_a_run_killed_in_its_first_epoch_resumes_from_the_init_from_weights(tmp_
     assert final.keys() == expected.keys() and final
     for name, value in expected.items():
         assert torch.equal(final[name], value), name
+
+
+def test_a_plain_sasrec_checkpoint_initialises_the_sasrec_branch_of_ur4rec(tmp_path):
+    from ur4rec.models.ur4rec import UR4Rec
+
+    config = _ur4rec_config()
+    plain = SASRec(30, config.sasrec)
+    save_checkpoint(tmp_path / "sasrec.pt", {"model": plain.state_dict()})
+    target = UR4Rec(20, 30, config, _random_inputs(20, 30))
+    _init_from(target, tmp_path / "sasrec.pt")
+    for name, value in plain.state_dict().items():
+        assert torch.equal(target.state_dict()["sasrec." + name], value), name

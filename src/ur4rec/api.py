@@ -276,15 +276,20 @@ def _init_from_part(model: Recommender) -> tuple[str, str]:
 
 def _init_from(model: Recommender, path: Path) -> None:
     """Load the parameters of ``path`` whose names and shapes match this model, e.g. a
-    SASRec stage trained once and shared by several retriever ablations. Fails unless at least
-    one tensor of the part it initialises (see :func:`_init_from_part`) is loaded."""
+    SASRec stage trained once and shared by several retriever ablations (a UR4Rec run's
+    ``best_pretrain_sasrec.pt``, or a plain SASRec run's checkpoint, whose names are read under
+    ``sasrec.``). Fails unless at least one tensor of the part it initialises (see
+    :func:`_init_from_part`) is loaded."""
     if not Path(path).is_file():
         raise ConfigError(f"training.init_from: checkpoint {path} does not exist (expected a .pt "
                           "file such as RUN/checkpoints/best_pretrain_sasrec.pt)")
     loaded = load_checkpoint(Path(path))["model"]
     own = model.state_dict()
-    matched = {k: v for k, v in loaded.items() if k in own and own[k].shape == v.shape}
     prefix, part = _init_from_part(model)
+    if prefix and not any(k.startswith(prefix) for k in loaded):
+        # a plain SASRec run's checkpoint for UR4Rec's SASRec branch: same names under sasrec.
+        loaded = {prefix + k: v for k, v in loaded.items()}
+    matched = {k: v for k, v in loaded.items() if k in own and own[k].shape == v.shape}
     part_names = [k for k in own if k.startswith(prefix)]
     part_matched = [k for k in matched if k.startswith(prefix)]
     if not part_matched:

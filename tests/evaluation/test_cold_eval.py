@@ -162,10 +162,6 @@ def test_sasrec_run_reports_cold_metrics_at_chance(sasrec_run):
     assert run.data.meta["cold"]["items"] == 40
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "training still puts cold items in the loss: the full softmax (training.loss: ce) and the "
-    "sampled negatives cover the whole catalogue, so cold rows get a gradient as negatives; "
-    "needs ur4rec.data.cold.cold_item_mask wired into training (docs/data.md)"))
 def test_sasrec_cold_item_embeddings_never_change(sasrec_run):
     _, run, initial = sasrec_run
     cold = torch.as_tensor(run.data.cold_items)
@@ -215,3 +211,38 @@ def test_cold_items_never_compete_in_the_warm_full_ranking(data, mask_history):
     plain = evaluator.evaluate(ColdFirst(0.0), "test").metrics["full"]
     boosted = evaluator.evaluate(ColdFirst(10.0), "test").metrics["full"]
     assert plain == boosted
+
+
+@pytest.mark.parametrize("loss", ["ce", "bpr"])
+def test_no_cold_item_row_gets_a_gradient_in_any_loss(data, loss):
+    """SASRec (full softmax or sampled negatives) and the retriever: zero gradient on every
+    parameter row tied to a cold item."""
+    from ur4rec.data.cold import cold_item_mask
+    from ur4rec.models.ur4rec import TextInputs, UR4Rec
+    from ur4rec.training.batches import TrainingBatches
+    from ur4rec.training.objectives import compute_losses
+
+    config = config_from_dict({
+        "model": "ur4rec", "sasrec": {"hidden_dim": 16, "max_seq_len": 32},
+        "retriever": {"output_dim": 16, "num_proxies": 2, "train_positions": 4},
+        "texts": {"embedding_dim": 12}, "training": {"loss": loss}})
+    rng = np.random.default_rng(0)
+    inputs = TextInputs(rng.normal(size=(data.num_users, 12)).astype("f4"),
+                        rng.normal(size=(data.num_items + 1, 12)).astype("f4"))
+    model = UR4Rec(data.num_users, data.num_items, config, inputs)
+    excluded = cold_item_mask(data.num_items, data.cold_items)
+    batches = TrainingBatches(data, 32, 64, need_positives=loss != "ce")
+    batch = next(batches.epoch(torch.Generator().manual_seed(0)))
+    cold = torch.as_tensor(data.cold_items)
+    for stage in ("pretrain_sasrec", "pretrain_retriever", "end_to_end"):
+        model.zero_grad()
+        model.on_stage_start(stage)
+        compute_losses(model, batch, stage, config.training, model.stage_groups(stage),
+                       torch.Generator().manual_seed(1), excluded)["loss"].backward()
+        for name, param in (("sasrec", model.sasrec.encoder.item_emb.weight),
+                            ("retriever ids", model.retriever.item_id.weight),
+                            ("retriever bias", model.retriever.item_bias)):
+            if param.grad is None:
+                continue
+            assert param.grad[cold].abs().max() == 0, (stage, name)
+            assert param.grad.abs().sum() > 0, (stage, name)  # warm rows do learn

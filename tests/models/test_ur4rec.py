@@ -252,9 +252,9 @@ def test_training_positions_lie_in_the_window_the_memory_and_text_precede(data):
     model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).train()
     seen = {}
 
-    def spy(users, history, positions, memory_position=None, need="fused"):
+    def spy(users, history, positions, memory_position=None, **kwargs):
         seen.update(positions=positions, start=memory_position, history=history)
-        return original(users, history, positions, memory_position, need)
+        return original(users, history, positions, memory_position, **kwargs)
 
     original, model.branch_scores = model.branch_scores, spy
     batch = next(TrainingBatches(data, 12, 64).epoch(torch.Generator().manual_seed(0)))

@@ -164,10 +164,12 @@ class UR4Rec(Recommender):
 
     # ------------------------------------------------------------------ scoring
     def branch_scores(self, users: torch.Tensor, history: torch.Tensor, positions: torch.Tensor,
-                      memory_position: torch.Tensor | None = None, need: str = "fused"
-                      ) -> dict[str, torch.Tensor]:
+                      memory_position: torch.Tensor | None = None, need: str = "fused",
+                      catalogue: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Scores over the real items ``[B, P, N]`` of the branches ``need`` asks for
-        (``memory_position``: see :meth:`retriever_user`)."""
+        (``memory_position``: see :meth:`retriever_user`); with ``catalogue`` ``[M]`` (0-based
+        columns) only over those items — training leaves cold items out this way, before the
+        fusion standardises the scores, so nothing tied to them gets a gradient."""
         out: dict[str, torch.Tensor] = {}
         rows = torch.arange(len(history), device=history.device).unsqueeze(1)
         if need in ("sasrec", "fused") and self.sasrec is not None:
@@ -179,6 +181,10 @@ class UR4Rec(Recommender):
             tokens = self.retriever_user(users, history, positions, memory_position)
             out["retriever_state"] = self.retriever.summary(tokens)
             out["retriever"] = self.retriever.score(tokens, self.candidate_vectors())
+        if catalogue is not None:
+            for branch in ("sasrec", "retriever"):
+                if branch in out:
+                    out[branch] = out[branch][..., catalogue]
         if need == "fused" and self.fusion is not None:
             weights = self.fusion.weights(out["sasrec_state"], out["retriever_state"])
             out["fused"] = self.fusion(out["sasrec"], out["retriever"], weights)

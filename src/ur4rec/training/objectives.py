@@ -28,16 +28,21 @@ from ur4rec.training.losses import next_item_loss, sample_negatives
 
 
 def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: str,
-                  num_negatives: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """SASRec's next-item loss at every position that has a target (seq-to-seq)."""
+                  num_negatives: int, generator: torch.Generator | None = None,
+                  excluded: torch.Tensor | None = None) -> torch.Tensor:
+    """SASRec's next-item loss at every position that has a target (seq-to-seq); ``excluded``
+    items (cold ones) are neither in the softmax nor sampled as negatives."""
     present = batch.targets > 0
     negatives = None
     if kind != "ce":
         length = batch.targets.shape[1]
-        drawn = sample_negatives(batch.positives, length * num_negatives, generator)
+        positives = batch.positives
+        if excluded is not None:
+            positives = positives | excluded.unsqueeze(0)  # never drawn as a negative
+        drawn = sample_negatives(positives, length * num_negatives, generator)
         negatives = drawn.view(len(drawn), length, num_negatives)[present]
     return next_item_loss(kind, hidden[present], batch.targets[present], model.item_embeddings,
-                          negatives)
+                          negatives, excluded)
 
 
 def window_start(targets: torch.Tensor, window: int) -> torch.Tensor:
@@ -76,13 +81,27 @@ def random_positions(targets: torch.Tensor, count: int, generator: torch.Generat
 
 def _softmax_loss(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor
                   ) -> torch.Tensor:
-    """Cross-entropy of ``[B, P, N]`` scores over real items for ``targets`` (1-based)."""
+    """Cross-entropy of ``[B, P, M]`` scores over the training catalogue for ``targets``
+    (1-based column + 1)."""
     return F.cross_entropy(scores[valid], targets[valid] - 1)
 
 
+def training_catalogue(excluded: torch.Tensor | None) -> tuple[torch.Tensor | None,
+                                                               torch.Tensor | None]:
+    """``(columns [M], remap [N + 1])``: the 0-based score columns of the items in the training
+    catalogue (all but ``excluded``), and each item's 1-based index among them; ``(None, None)``
+    when nothing is excluded."""
+    if excluded is None or not bool(excluded.any()):
+        return None, None
+    kept = ~excluded
+    kept[0] = True
+    remap = torch.cumsum(kept.long(), dim=0) - 1
+    return torch.nonzero(kept[1:]).squeeze(1), remap
+
+
 def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: TrainingConfig,
-                  active: list[str], generator: torch.Generator | None = None
-                  ) -> dict[str, torch.Tensor]:
+                  active: list[str], generator: torch.Generator | None = None,
+                  excluded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     needs_fused = stage in ("joint_finetune", "end_to_end") and model.sasrec is not None
     wants = {"sasrec": stage == "pretrain_sasrec" or needs_fused,
              "retrieval": stage == "pretrain_retriever" or needs_fused or model.sasrec is None}
@@ -96,12 +115,15 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
     targets = batch.targets[rows, positions]
     valid &= targets > 0
     need = "fused" if needs_fused else ("sasrec" if not wants["retrieval"] else "retriever")
+    catalogue, remap = training_catalogue(excluded)
     scores = model.branch_scores(batch.users, batch.inputs, positions, memory_position=start,
-                                 need=need)
+                                 need=need, catalogue=catalogue)
+    if remap is not None:
+        targets = remap[targets]
     losses: dict[str, torch.Tensor] = {}
     if wants["sasrec"]:
         losses["sasrec"] = sequence_loss(model.sasrec, scores["sasrec_hidden"], batch,
-                                         config.loss, config.num_negatives, generator)
+                                         config.loss, config.num_negatives, generator, excluded)
     if wants["retrieval"]:
         losses["retrieval"] = _softmax_loss(scores["retriever"], targets, valid)
     if needs_fused:
@@ -122,15 +144,17 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
 
 def compute_losses(model: torch.nn.Module, batch: TrainBatch, stage: str,
                    config: TrainingConfig, active: list[str],
-                   generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+                   generator: torch.Generator | None = None,
+                   excluded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
     """``{"loss": objective, <component>: detached value, …}`` for one batch.
 
-    ``active`` names the parameter groups trained this epoch (alternating stages train one).
+    ``active`` names the parameter groups trained this epoch (alternating stages train one);
+    ``excluded`` ``[N + 1]`` bool marks items outside the training catalogue (cold items).
     """
     if isinstance(model, SASRec):
         loss = sequence_loss(model, model.encoder(batch.inputs), batch, config.loss,
-                             config.num_negatives, generator)
+                             config.num_negatives, generator, excluded)
         return {"loss": loss, "sasrec": loss.detach()}
     if isinstance(model, UR4Rec):
-        return ur4rec_losses(model, batch, stage, config, active, generator)
+        return ur4rec_losses(model, batch, stage, config, active, generator, excluded)
     raise TypeError(f"{type(model).__name__} has no training objective")

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ur4rec.config import RunConfig
+from ur4rec.data.cold import cold_item_mask
 from ur4rec.data.prepared import PreparedData
 from ur4rec.errors import CheckpointError, TrainingDiverged
 from ur4rec.evaluation.evaluator import Evaluator
@@ -76,14 +77,17 @@ class StageState:
 class LossModule(nn.Module):
     """The model's training objective as a module, so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: nn.Module, config: Any) -> None:
+    def __init__(self, model: nn.Module, config: Any, excluded: torch.Tensor | None = None
+                 ) -> None:
         super().__init__()
         self.model = model
         self.config = config
+        self.excluded = excluded  # [N + 1] bool: items outside the training catalogue (cold)
 
     def forward(self, batch: Any, stage: str, active: list[str],
                 generator: torch.Generator) -> dict[str, torch.Tensor]:
-        return compute_losses(self.model, batch, stage, self.config, active, generator)
+        return compute_losses(self.model, batch, stage, self.config, active, generator,
+                              self.excluded)
 
 
 class Trainer:
@@ -122,7 +126,10 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.distributed: Any = None  # set by ur4rec.training.distributed under torchrun
-        self.loss_module = LossModule(self.model, self.train_config)
+        excluded = None
+        if len(data.cold_items):
+            excluded = cold_item_mask(data.num_items, data.cold_items, device)
+        self.loss_module = LossModule(self.model, self.train_config, excluded)
         # parameters the model built frozen (e.g. retriever.learn_temperature: false) stay so
         self.frozen = {id(p) for p in self.model.parameters() if not p.requires_grad}
         self.ema: ParameterEMA | None = None
