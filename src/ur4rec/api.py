@@ -54,7 +54,9 @@ def prepare_data(config: RunConfig, data_dir: Path | None = None) -> PreparedDat
 def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
                   llm_data_dir: Path | None) -> tuple[dict[str, Any] | None, Any]:
     """Text (and image) vectors for the text models: a summary for the logs, and the inputs."""
-    if config.model not in ("retriever", "ur4rec", "text_zero_shot", "text_to_id"):
+    text_sasrec = config.model == "sasrec" and config.sasrec.item_text == "adapter"
+    if config.model not in ("retriever", "ur4rec", "text_zero_shot", "text_to_id") \
+            and not text_sasrec:
         return None, None
     from ur4rec.models.ur4rec import TextInputs
     from ur4rec.text.pipeline import texts_for_run  # the text stack loads only when needed

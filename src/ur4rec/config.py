@@ -66,6 +66,10 @@ class SASRecConfig(_Section):
     attention_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     scale_embeddings: bool = True  # item embeddings × sqrt(hidden_dim)
     position_init_std: float = Field(default=0.02, gt=0.0)
+    # item text inside the item table: e_i = id_i + g·A(t_i) (models/item_text.py); needs texts
+    item_text: Literal["none", "adapter"] = "none"
+    item_text_gate_init: float = 0.1
+    item_text_pca_init: bool = True
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecConfig:

@@ -19,7 +19,8 @@ def build_model(config: RunConfig, data: PreparedData, inputs: Any = None) -> Re
     if config.model == "pop":
         return PopularityRecommender(data.train_item_counts)
     if config.model == "sasrec":
-        return SASRec(data.num_items, config.sasrec)
+        return SASRec(data.num_items, config.sasrec,
+                      None if inputs is None else inputs.item_text, data.train_item_counts)
     if config.model in ("text_zero_shot", "text_to_id"):
         from ur4rec.models.text_baselines import TextToIdMap, TextZeroShot
 

@@ -9,12 +9,14 @@ holding the newest item of the right-padded sequence, ``length - 1`` (the protot
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ur4rec.config import SASRecConfig
+from ur4rec.errors import ConfigError
 from ur4rec.models.base import Recommender, UserBatch
 
 
@@ -35,12 +37,13 @@ class FastDropout(nn.Module):
 
 class CausalSelfAttention(nn.Module):
     """Multi-head attention where position t sees positions ≤ t (rows are right-padded, so a
-    real position never sees padding). No attention dropout: on CPU it triples the cost of the
-    fused kernel, and residual dropout regularises as well here."""
+    real position never sees padding). No attention dropout by default (``dropout`` 0): on CPU
+    it triples the cost of the fused kernel, and residual dropout regularises as well here."""
 
-    def __init__(self, dim: int, heads: int) -> None:
+    def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.heads = heads
+        self.dropout = dropout
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
@@ -48,19 +51,24 @@ class CausalSelfAttention(nn.Module):
         batch, length, dim = x.shape
         q, k, v = self.qkv(x).view(batch, length, 3, self.heads, dim // self.heads).unbind(2)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True,
+                                           dropout_p=self.dropout if self.training else 0.0)
         return self.out(y.transpose(1, 2).reshape(batch, length, dim))
 
 
 class Block(nn.Module):
-    """Pre-LN block: attention then a position-wise feed-forward, each with a residual."""
+    """Pre-LN block: attention then a position-wise feed-forward (``dim → ffn_dim → dim``),
+    each with a residual."""
 
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, heads: int, dropout: float, ffn_dim: int | None = None,
+                 activation: str = "gelu", attention_dropout: float = 0.0) -> None:
         super().__init__()
+        width = ffn_dim or dim
         self.norm_attn = nn.LayerNorm(dim)
-        self.attn = CausalSelfAttention(dim, heads)
+        self.attn = CausalSelfAttention(dim, heads, attention_dropout)
         self.norm_ffn = nn.LayerNorm(dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+        act = {"gelu": nn.GELU, "relu": nn.ReLU}[activation]()
+        self.ffn = nn.Sequential(nn.Linear(dim, width), act, nn.Linear(width, dim))
         self.drop = FastDropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,22 +82,35 @@ class SASRecEncoder(nn.Module):
     ``positions: recency`` (default) numbers items by their distance from the newest one, so the
     position that predicts the next item always carries the same embedding (what a left-padded
     SASRec does implicitly); ``absolute`` numbers them from the oldest item in the window.
-    ``item_emb`` is shared with scoring.
+    ``item_emb`` is shared with scoring. Item embeddings start at std ``hidden_dim ** -0.5`` and
+    are multiplied by ``sqrt(hidden_dim)`` (``scale_embeddings``), so they enter the blocks at
+    std ~1; position embeddings start at ``position_init_std`` (0.02 by default: ~50× weaker).
     """
 
-    def __init__(self, num_items: int, config: SASRecConfig) -> None:
+    def __init__(self, num_items: int, config: SASRecConfig,
+                 item_view: nn.Module | None = None) -> None:
         super().__init__()
         self.config = config
+        self.item_view = item_view  # e.g. ItemTextAdapter: id table → id + text table
         self.item_emb = nn.Embedding(num_items + 1, config.hidden_dim, padding_idx=0)
         self.pos_emb = nn.Embedding(config.max_seq_len, config.hidden_dim)
         self.emb_drop = FastDropout(config.dropout)
-        self.blocks = nn.ModuleList(Block(config.hidden_dim, config.num_heads, config.dropout)
-                                    for _ in range(config.num_blocks))
+        self.blocks = nn.ModuleList(
+            Block(config.hidden_dim, config.num_heads, config.dropout, config.ffn_dim,
+                  config.activation, config.attention_dropout)
+            for _ in range(config.num_blocks))
+        self.item_scale = math.sqrt(config.hidden_dim) if config.scale_embeddings else 1.0
         self.norm = nn.LayerNorm(config.hidden_dim)
         nn.init.normal_(self.item_emb.weight, std=config.hidden_dim ** -0.5)
-        nn.init.normal_(self.pos_emb.weight, std=0.02)
+        nn.init.normal_(self.pos_emb.weight, std=config.position_init_std)
         with torch.no_grad():
             self.item_emb.weight[0].zero_()
+
+    def item_table(self) -> torch.Tensor:
+        """``[N + 1, D]`` item vectors shared by the input and the output: the id embeddings,
+        plus the text view when ``sasrec.item_text: adapter``."""
+        weights = self.item_emb.weight
+        return weights if self.item_view is None else self.item_view(weights)
 
     def forward(self, seq: torch.Tensor) -> torch.Tensor:
         if seq.shape[1] > self.config.max_seq_len:
@@ -99,7 +120,8 @@ class SASRecEncoder(nn.Module):
         if self.config.positions == "recency":
             lengths = (seq > 0).sum(dim=1, keepdim=True)
             positions = (lengths - 1 - positions).clamp(min=0)
-        x = self.item_emb(seq) * math.sqrt(self.config.hidden_dim) + self.pos_emb(positions)
+        items = self.item_emb(seq) if self.item_view is None else self.item_table()[seq]
+        x = items * self.item_scale + self.pos_emb(positions)
         x = self.emb_drop(x)
         for block in self.blocks:
             x = block(x)
@@ -109,15 +131,27 @@ class SASRecEncoder(nn.Module):
 class SASRec(Recommender):
     """The sequence model on its own (``model: sasrec``), and the sequence branch of UR4Rec."""
 
-    def __init__(self, num_items: int, config: SASRecConfig) -> None:
+    def __init__(self, num_items: int, config: SASRecConfig, item_text: Any = None,
+                 trained_items: Any = None) -> None:
+        """``item_text`` ``[N + 1, E]`` frozen text vectors and ``trained_items`` ``[N + 1]``
+        training counts feed ``sasrec.item_text: adapter`` (ids of untrained items are zeroed)."""
         super().__init__()
         self.num_items = num_items
         self.max_seq_len = config.max_seq_len
-        self.encoder = SASRecEncoder(num_items, config)
+        view = None
+        if config.item_text == "adapter":
+            from ur4rec.models.item_text import ItemTextAdapter
+
+            if item_text is None:
+                raise ConfigError("sasrec.item_text is 'adapter' but this model gets no item "
+                                  "texts (model: sasrec and ur4rec read them from texts.*)")
+            view = ItemTextAdapter(item_text, config.hidden_dim, trained_items,
+                                   config.item_text_gate_init, config.item_text_pca_init)
+        self.encoder = SASRecEncoder(num_items, config, view)
 
     @property
     def item_embeddings(self) -> torch.Tensor:
-        return self.encoder.item_emb.weight
+        return self.encoder.item_table()
 
     def user_state(self, batch: UserBatch) -> torch.Tensor:
         """``[B, D]``: the hidden state at each row's newest item (``length - 1``)."""

@@ -41,6 +41,7 @@ class TextInputs:
     item_text: np.ndarray
     item_image: np.ndarray | None = None
     user_text_train: np.ndarray | None = None
+    item_trained: np.ndarray | None = None  # [N + 1] training counts (sasrec.item_text)
 
 
 class UR4Rec(Recommender):
@@ -63,7 +64,8 @@ class UR4Rec(Recommender):
         frozen("user_text_train", inputs.user_text_train)
         frozen("item_image", inputs.item_image)
         image = inputs.item_image
-        self.sasrec = SASRec(num_items, config.sasrec) if with_sasrec else None
+        self.sasrec = (SASRec(num_items, config.sasrec, inputs.item_text, inputs.item_trained)
+                       if with_sasrec else None)
         self.retriever = MoERetriever(num_items, self.user_text.shape[1], config.retriever,
                                       None if image is None else image.shape[1],
                                       single_expert=config.retriever.single_expert)
@@ -201,5 +203,6 @@ class UR4Rec(Recommender):
 def build_ur4rec(config: RunConfig, data: PreparedData, inputs: TextInputs) -> UR4Rec:
     if inputs is None:
         raise ValueError("the UR4Rec model needs text inputs")
+    inputs.item_trained = data.train_item_counts
     return UR4Rec(data.num_users, data.num_items, config, inputs,
                   with_sasrec=config.model == "ur4rec")

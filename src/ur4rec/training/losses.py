@@ -50,15 +50,15 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
             block_targets = targets[start:start + rows]
             logits = (block @ items.T).float()
             peak = logits.amax(dim=1, keepdim=True)
-            probs = torch.exp(logits - peak)
-            norm = probs.sum(dim=1, keepdim=True)
             picked = logits.gather(1, block_targets[:, None])
+            probs = logits.sub_(peak).exp_()  # in place: one [rows, N] buffer per block
+            norm = probs.sum(dim=1, keepdim=True)
             total = total + (norm.log() + peak - picked).sum()
             if wants_grad:
-                probs /= norm
-                probs[torch.arange(len(block), device=block.device), block_targets] -= 1
-                probs = (probs * scale).to(hidden.dtype)
-                grad_hidden[start:start + rows] = probs @ items
+                probs.mul_(scale / norm)  # softmax × scale in one pass
+                probs[torch.arange(len(block), device=block.device), block_targets] -= scale
+                probs = probs.to(hidden.dtype)
+                torch.mm(probs, items, out=grad_hidden[start:start + rows])
                 grad_items.addmm_(probs.T, block)
         ctx.save_for_backward(grad_hidden, grad_items)
         return total * scale
@@ -76,7 +76,7 @@ def full_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, items: torch
     # on an accelerator the fused kernel wins while the logit matrix fits a budget
     if hidden.device.type != "cpu" and hidden.shape[0] * len(catalogue) <= 2**28:
         return F.cross_entropy(hidden @ catalogue.T, targets - 1)
-    budget = 2**19 if hidden.device.type == "cpu" else 2**26  # cache vs. memory sized blocks
+    budget = 2**18 if hidden.device.type == "cpu" else 2**26  # cache vs. memory sized blocks
     rows = int(min(65536, max(16, budget // max(len(catalogue), 1))))
     return _ChunkedCrossEntropy.apply(hidden, catalogue, targets - 1, rows)
 
@@ -114,9 +114,19 @@ SAMPLED_LOSSES = {"bce": binary_cross_entropy, "bpr": bpr, "sampled_softmax": sa
 
 
 def next_item_loss(kind: str, hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor,
-                   negatives: torch.Tensor | None = None) -> torch.Tensor:
-    """Dispatch on the configured loss name (``ce``, ``bce``, ``bpr``, ``sampled_softmax``)."""
+                   negatives: torch.Tensor | None = None,
+                   excluded: torch.Tensor | None = None) -> torch.Tensor:
+    """Dispatch on the configured loss name (``ce``, ``bce``, ``bpr``, ``sampled_softmax``).
+
+    ``excluded`` ``[N + 1]`` bool: items outside the training catalogue (cold items); the full
+    softmax runs over the others only, so their rows of ``items`` get no gradient at all (the
+    sampled losses get negatives drawn without them)."""
     if kind == "ce":
+        if excluded is not None and bool(excluded.any()):
+            kept = ~excluded
+            kept[0] = True  # row 0: padding, left out by the softmax itself
+            remap = torch.cumsum(kept.long(), dim=0) - 1  # old index → index among kept rows
+            return full_cross_entropy(hidden, remap[targets], items[kept])
         return full_cross_entropy(hidden, targets, items)
     if negatives is None:
         raise ValueError(f"loss {kind!r} needs sampled negatives")

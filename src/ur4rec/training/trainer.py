@@ -114,7 +114,7 @@ class Trainer:
         self.batches = TrainingBatches(data, getattr(model, "max_seq_len", 200),
                                        self.train_config.batch_size, self.train_config.sampling,
                                        need_positives=self.train_config.loss != "ce",
-                                       device=device)
+                                       device=device, batching=self.train_config.batching)
         self.checkpoints = run_dir / "checkpoints"
         self.metrics_path = run_dir / "metrics.jsonl"
         # mixed precision on CUDA: bf16 where the GPU has it (no scaler needed), else fp16
@@ -159,7 +159,7 @@ class Trainer:
                                          if kind == "decay" else 0.0})
         if not param_groups:
             raise ValueError(f"no trainable parameters in groups {groups}")
-        return torch.optim.AdamW(param_groups, betas=(0.9, 0.98))
+        return torch.optim.AdamW(param_groups, betas=tuple(self.train_config.adam_betas))
 
     def _set_trainable(self, params: list[nn.Parameter], train: bool) -> None:
         for p in params:

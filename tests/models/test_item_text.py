@@ -1,0 +1,66 @@
+"""SASRec with item text inside its item table: e_i = m_i·id_i + g·A(t_i)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ur4rec.config import SASRecConfig
+from ur4rec.errors import ConfigError
+from ur4rec.models.base import UserBatch
+from ur4rec.models.sasrec import SASRec
+
+
+def _model(counts=None, num_items=12, text_seed=0):
+    rng = np.random.default_rng(text_seed)
+    text = rng.normal(size=(num_items + 1, 10)).astype("f4")
+    counts = np.ones(num_items + 1, dtype=int) if counts is None else counts
+    config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter")
+    torch.manual_seed(0)
+    return SASRec(num_items, config, text, counts), text
+
+
+def test_the_item_table_adds_the_gated_text_view_and_drops_untrained_ids():
+    counts = np.ones(13, dtype=int)
+    counts[4] = 0  # never trained: its id vector must not add noise
+    model, _ = _model(counts)
+    view = model.encoder.item_view
+    table = model.item_embeddings
+    text_part = view.gate * view.norm(view.project(view.text))
+    ids = model.encoder.item_emb.weight
+    torch.testing.assert_close(table[1:4], ids[1:4] + text_part[1:4])
+    torch.testing.assert_close(table[4], text_part[4])  # text alone
+    assert not table[0].any()  # padding
+    batch = UserBatch(torch.tensor([0]), torch.tensor([[1, 2, 3, 0, 0, 0]]))
+    before = model.score_all(batch)
+    with torch.no_grad():
+        model.encoder.item_emb.weight[4].normal_()  # the untrained id: no effect
+    torch.testing.assert_close(model.score_all(batch), before)
+
+
+def test_the_text_view_is_read_and_trained():
+    model, _ = _model()
+    batch = UserBatch(torch.tensor([0]), torch.tensor([[1, 2, 3, 0, 0, 0]]))
+    before = model.score_all(batch).detach()
+    model.score_all(batch).sum().backward()
+    view = model.encoder.item_view
+    assert view.gate.grad is not None and view.project.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        view.text.normal_()
+    assert not torch.allclose(model.score_all(batch), before)
+
+
+def test_pca_initialisation_starts_at_the_principal_directions():
+    model, text = _model()
+    weight = model.encoder.item_view.project.weight.detach().numpy()
+    torch.testing.assert_close(torch.as_tensor(weight @ weight.T), torch.eye(8),
+                               atol=1e-4, rtol=0)
+    centred = text[1:] - text[1:].mean(axis=0)
+    top = np.linalg.svd(centred, full_matrices=False)[2][0]
+    assert abs(abs(float(weight[0] @ top)) - 1) < 1e-4
+
+
+def test_adapter_without_texts_is_a_one_line_config_error():
+    with pytest.raises(ConfigError, match="sasrec.item_text is 'adapter'"):
+        SASRec(12, SASRecConfig(hidden_dim=8, max_seq_len=6, item_text="adapter"))
