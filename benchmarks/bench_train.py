@@ -27,8 +27,13 @@ METRICS = ("hit@5", "hit@10", "ndcg@10", "mrr")
 
 
 def _time_to_best(run_dir: Path) -> dict[str, float]:
-    """Epochs and wall seconds (training + validation) until the final best epoch."""
-    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    """Epochs and wall seconds (training + validation) until the final best epoch (zeros for a
+    model that is not trained, e.g. ``text_zero_shot``)."""
+    path = run_dir / "metrics.jsonl"
+    if not path.is_file():
+        return {"epochs": 0, "best_epoch": 0, "seconds_to_best": 0.0,
+                "train_s_per_epoch": 0.0, "s_per_epoch": 0.0}
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
     last_stage = rows[-1]["stage_index"]
     best = [i for i, row in enumerate(rows) if row["best"]]
     in_last = [i for i in best if rows[i]["stage_index"] == last_stage]

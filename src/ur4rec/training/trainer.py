@@ -321,9 +321,10 @@ class Trainer:
             # last.pt stays at the previous (finite) epoch: a resume replays this one
             kept = (f"the last finite weights are in {best_path}" if restored
                     else "no finite epoch to keep")
+            clip = ("" if self.train_config.grad_clip is not None
+                    else " or set training.grad_clip (e.g. 1.0)")
             raise TrainingDiverged(f"training diverged in {where}; {kept}. Lower the learning "
-                                   "rate (training.sasrec_lr / training.retriever_lr) or set "
-                                   "training.grad_clip")
+                                   f"rate (training.sasrec_lr / training.retriever_lr){clip}")
         log.warning("training diverged in %s; the stage ends at its last finite best "
                     "(training.on_divergence: stop_stage)", where)
         state.epoch += 1
