@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -18,17 +17,9 @@ from ur4rec.text.pipeline import texts_for_run
 from ur4rec.training.trainer import Trainer
 
 from ..conftest import synthetic_interactions
+from .test_pipeline import HashEncoder
 
 DIM = 384
-
-
-class HashEncoder:
-    """A stand-in sentence encoder: fast, deterministic, 384-d."""
-
-    def encode(self, texts, **_):
-        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest() * 12, dtype=np.uint8)[:DIM]
-                for t in texts]
-        return np.stack(rows).astype(np.float32) / 255
 
 
 @pytest.fixture(autouse=True)

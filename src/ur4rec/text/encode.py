@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ur4rec.data.cache import sha256_file
 from ur4rec.errors import UR4RecError
 from ur4rec.text.cache import EmbeddingCache, text_hash
 
@@ -250,14 +251,6 @@ def onnx_export_dir(location: str) -> Path:
     return cache_root() / "onnx" / f"{label}-{digest.hexdigest()[:16]}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_onnx_export(folder: Path) -> str | None:
     """``None`` when ``folder`` holds a finished, undamaged export; else why not."""
     meta_path = folder / _ONNX_META
@@ -275,7 +268,8 @@ def check_onnx_export(folder: Path) -> str | None:
     model = folder / "model.onnx"
     if not model.is_file():
         return "model.onnx is missing"
-    if model.stat().st_size != meta.get("onnx_bytes") or _sha256(model) != meta.get("onnx_sha256"):
+    if (model.stat().st_size != meta.get("onnx_bytes")
+            or sha256_file(model) != meta.get("onnx_sha256")):
         return "model.onnx does not match its recorded size and sha256"
     for name in meta.get("tokenizer_files", []):
         if not (folder / name).is_file():
@@ -378,7 +372,7 @@ def _write_onnx_export(location: str, folder: Path) -> None:
     meta = {"format": ONNX_FORMAT, "source": location, "inputs": names,
             "max_seq_length": max_length, "do_lower_case": lower, "dim": reference.shape[1],
             "tokenizer_files": tokenizer_files, "onnx_bytes": onnx.stat().st_size,
-            "onnx_sha256": _sha256(onnx), "torch": torch.__version__}
+            "onnx_sha256": sha256_file(onnx), "torch": torch.__version__}
     (folder / _ONNX_META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     got = OnnxEncoder(folder).encode(_PROBES)
     worst = float(_cosines(reference, got).min())
