@@ -78,7 +78,7 @@ class Evaluator:
             masked = history_mask(histories, self.data.num_items)
             masked[:, 0] = True  # padding is never a candidate
             # cold items (data.cold_items) are not in the warm catalogue: ranked apart
-            masked[:, torch.as_tensor(np.asarray(self.data.cold_items, dtype=np.int64))] = True
+            masked[:, self.cold] = True
             self._cache[key] = (pad_right(histories, max_len), torch.from_numpy(candidates), masked)
         return self._cache[key]
 

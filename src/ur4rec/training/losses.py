@@ -113,6 +113,17 @@ def sampled_softmax(hidden: torch.Tensor, targets: torch.Tensor, negatives: torc
 SAMPLED_LOSSES = {"bce": binary_cross_entropy, "bpr": bpr, "sampled_softmax": sampled_softmax}
 
 
+def kept_items(excluded: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(kept, remap)`` for a training catalogue without the ``excluded`` ``[N + 1]`` items:
+    ``kept`` ``[N + 1]`` bool (row 0, padding, kept) and ``remap`` ``[N + 1]`` each kept item's
+    index among the kept rows; ``None`` when nothing is excluded."""
+    if excluded is None or not bool(excluded.any()):
+        return None
+    kept = ~excluded
+    kept[0] = True
+    return kept, torch.cumsum(kept.long(), dim=0) - 1
+
+
 def next_item_loss(kind: str, hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor,
                    negatives: torch.Tensor | None = None,
                    excluded: torch.Tensor | None = None) -> torch.Tensor:
@@ -122,10 +133,9 @@ def next_item_loss(kind: str, hidden: torch.Tensor, targets: torch.Tensor, items
     softmax runs over the others only, so their rows of ``items`` get no gradient at all (the
     sampled losses get negatives drawn without them)."""
     if kind == "ce":
-        if excluded is not None and bool(excluded.any()):
-            kept = ~excluded
-            kept[0] = True  # row 0: padding, left out by the softmax itself
-            remap = torch.cumsum(kept.long(), dim=0) - 1  # old index → index among kept rows
+        catalogue = kept_items(excluded)
+        if catalogue is not None:
+            kept, remap = catalogue
             return full_cross_entropy(hidden, remap[targets], items[kept])
         return full_cross_entropy(hidden, targets, items)
     if negatives is None:

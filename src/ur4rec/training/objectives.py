@@ -24,7 +24,7 @@ from ur4rec.config import TrainingConfig
 from ur4rec.models.sasrec import SASRec
 from ur4rec.models.ur4rec import LOSS_COMPONENTS, UR4Rec
 from ur4rec.training.batches import TrainBatch
-from ur4rec.training.losses import next_item_loss, sample_negatives
+from ur4rec.training.losses import kept_items, next_item_loss, sample_negatives
 
 
 def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: str,
@@ -91,11 +91,10 @@ def training_catalogue(excluded: torch.Tensor | None) -> tuple[torch.Tensor | No
     """``(columns [M], remap [N + 1])``: the 0-based score columns of the items in the training
     catalogue (all but ``excluded``), and each item's 1-based index among them; ``(None, None)``
     when nothing is excluded."""
-    if excluded is None or not bool(excluded.any()):
+    catalogue = kept_items(excluded)
+    if catalogue is None:
         return None, None
-    kept = ~excluded
-    kept[0] = True
-    remap = torch.cumsum(kept.long(), dim=0) - 1
+    kept, remap = catalogue
     return torch.nonzero(kept[1:]).squeeze(1), remap
 
 
