@@ -58,6 +58,21 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     prep.add_argument("--min-item-interactions", type=int)
     prep.add_argument("--out", type=Path, help="folder to write (default: the user cache)")
     prep.add_argument("--force", action="store_true", help="rebuild even if the folder exists")
+    synth = data_sub.add_parser("synth", help="write a MovieLens-shaped synthetic dataset")
+    synth.add_argument("--users", required=True, type=int)
+    synth.add_argument("--items", required=True, type=int)
+    synth.add_argument("--interactions", required=True, type=int)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--out", required=True, type=Path, help="folder to write")
+    synth.add_argument("--format", choices=["parquet", "csv"], default="parquet",
+                       help="of the interaction file (items.csv is always CSV)")
+    synth.add_argument("--zipf-exponent", type=float,
+                       help="item popularity ∝ (rank + offset × items) ** -exponent")
+    synth.add_argument("--preference", type=float,
+                       help="chance that an interaction comes from a preferred genre")
+    synth.add_argument("--min-len", type=int, help="shortest history (default 5)")
+    synth.add_argument("--compare-ml100k", action="store_true",
+                       help="print real ML-100K's statistics beside (automatic at that size)")
 
 
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -114,7 +129,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_data_synth(args: argparse.Namespace) -> int:
+    import time
+
+    from ur4rec.data.synth import format_stats, write_synth
+
+    options = {key: getattr(args, key) for key in ("zipf_exponent", "preference", "min_len")
+               if getattr(args, key) is not None}
+    started = time.perf_counter()
+    report = write_synth(args.out, args.users, args.items, args.interactions, args.seed,
+                         args.format, compare_ml100k=args.compare_ml100k or None, **options)
+    print(format_stats(report["synthetic"], report["ml100k"]))
+    if report["synthetic"]["shortfall"]:
+        print(f"note: {report['synthetic']['shortfall']} interactions short of --interactions "
+              f"(users × (items // 2) caps the histories)")
+    print(f"written to {args.out} in {time.perf_counter() - started:.1f} s; next:")
+    print(report["prepare_command"])
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "synth":
+        return cmd_data_synth(args)
     from ur4rec.config import ColumnNames, DataConfig, load_config
     from ur4rec.data.prepared import prepare_dataset
 

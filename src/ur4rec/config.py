@@ -203,8 +203,12 @@ STAGES: tuple[str, ...] = ("pretrain_sasrec", "pretrain_retriever", "joint_finet
 class TrainingConfig(_Section):
     """Optimisation, schedules, stopping and the stage plan (design part 10)."""
 
-    loss: Literal["ce", "bce", "bpr", "sampled_softmax"] = "ce"
+    loss: Literal["ce", "bce", "bpr", "sampled_softmax", "shared_softmax"] = "ce"
     num_negatives: int = Field(default=1, ge=1)
+    # shared_softmax (large catalogues): num_negatives items per batch shared by all its
+    # targets, drawn by popularity (count + 1) or uniformly, with the log-Q correction
+    negative_distribution: Literal["popularity", "uniform"] = "popularity"
+    logq_correction: bool = True
     sampling: Literal["seq2seq", "last_item"] = "seq2seq"
     sasrec_lr: float = Field(default=2e-3, gt=0)
     retriever_lr: float = Field(default=2e-3, gt=0)

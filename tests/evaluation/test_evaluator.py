@@ -88,3 +88,23 @@ def test_baselines_on_real_ml100k(ml100k):
     chance = random_guess_expectation(100)
     assert abs(rand["sampled"]["hit@10"] - chance["hit@10"]) < 0.03
     assert abs(rand["sampled"]["avg_rank"] - chance["avg_rank"]) < 3
+
+
+def test_full_ranking_masks_are_built_per_batch_never_for_all_users(tiny_data, monkeypatch):
+    """Memory bound: no ``[users, items]`` tensor — the history mask of at most one batch of
+    users exists at a time (100k users × 20k items would be 2 GB per split)."""
+    import ur4rec.evaluation.evaluator as evaluator_module
+    from ur4rec.config import EvaluationConfig
+    from ur4rec.models.baselines import PopularityRecommender
+
+    sizes = []
+    real = evaluator_module.history_mask
+
+    def spy(sequences, num_items):
+        sizes.append(len(sequences))
+        return real(sequences, num_items)
+
+    monkeypatch.setattr(evaluator_module, "history_mask", spy)
+    evaluator = evaluator_module.Evaluator(tiny_data, EvaluationConfig(batch_size=7))
+    evaluator.evaluate(PopularityRecommender(tiny_data.train_item_counts), "test")
+    assert sizes and max(sizes) <= 7 and sum(sizes) == tiny_data.num_users

@@ -59,6 +59,10 @@ def read_table(path: Path, fmt: str) -> pd.DataFrame:
 
 def _numeric_column(frame: pd.DataFrame, column: str, path: Path, what: str) -> np.ndarray:
     values = pd.to_numeric(frame[column], errors="coerce")
+    if not values.isna().any():
+        # nothing failed to parse and nothing is missing (an empty or blank cell parses to NaN),
+        # so the checks below would find nothing: skip their string copies of the whole column
+        return values.to_numpy()
     bad = values.isna() & frame[column].notna() & (frame[column].astype(str).str.strip() != "")
     missing = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
     if bad.any() or missing.any():
@@ -95,11 +99,26 @@ def interactions_from_frame(frame: pd.DataFrame, columns: ColumnNames, path: Pat
         else np.full(len(frame), np.nan)
     )
     return pd.DataFrame({
-        "user": frame[columns.user].astype(str).str.strip().to_numpy(),
-        "item": frame[columns.item].astype(str).str.strip().to_numpy(),
+        "user": _id_column(frame[columns.user]),
+        "item": _id_column(frame[columns.item]),
         "timestamp": timestamps.astype(np.int64),
         "rating": ratings,
     })
+
+
+def _id_column(column: pd.Series) -> np.ndarray:
+    """``column.astype(str).str.strip()`` as an array, computed once per distinct id.
+
+    Integer and string columns (where equal values have equal spellings) are factorized first:
+    10M interactions of 100k users need 100k string conversions, not 10M. Anything else (object,
+    float: ``1`` and ``1.0`` hash alike but print differently) takes the plain path.
+    """
+    if pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_string_dtype(
+            column.dtype) and not pd.api.types.is_object_dtype(column.dtype):
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        spelled = pd.Series(uniques).astype(str).str.strip().to_numpy(dtype=object)
+        return spelled[codes]
+    return column.astype(str).str.strip().to_numpy()
 
 
 def load_table_dataset(path: Path, fmt: str, columns: ColumnNames, name: str,

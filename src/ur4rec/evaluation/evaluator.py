@@ -60,7 +60,7 @@ class Evaluator:
     def __init__(self, data: PreparedData, config: EvaluationConfig) -> None:
         self.data = data
         self.config = config
-        self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]] = {}
         self._slices: SliceSpec | None = None
         self.cold = torch.as_tensor(np.asarray(data.cold_items, dtype=np.int64))
 
@@ -71,16 +71,24 @@ class Evaluator:
             self._slices = slice_spec(self.data)
         return self._slices
 
-    def _inputs(self, split: str, max_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _inputs(self, split: str, max_len: int
+                ) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
+        """Padded model inputs ``[U, max_len]``, candidates ``[U, C]`` and the full histories
+        (the masks are built per batch: ``[U, N + 1]`` at once would not fit at scale)."""
         key = (split, max_len)
         if key not in self._cache:
             histories, candidates = split_inputs(self.data, split)
-            masked = history_mask(histories, self.data.num_items)
-            masked[:, 0] = True  # padding is never a candidate
-            # cold items (data.cold_items) are not in the warm catalogue: ranked apart
-            masked[:, self.cold] = True
-            self._cache[key] = (pad_right(histories, max_len), torch.from_numpy(candidates), masked)
+            self._cache[key] = (pad_right(histories, max_len), torch.from_numpy(candidates),
+                                histories)
         return self._cache[key]
+
+    def _masked(self, histories: list[np.ndarray], rows: torch.Tensor) -> torch.Tensor:
+        """``[B, N + 1]`` bool: what is not a full-ranking competitor for these users — their
+        history, padding and the cold items (not in the warm catalogue: ranked apart)."""
+        masked = history_mask([histories[r] for r in rows.tolist()], self.data.num_items)
+        masked[:, 0] = True
+        masked[:, self.cold] = True
+        return masked
 
     @torch.no_grad()
     def evaluate(self, model: Recommender, split: str, device: torch.device | str = "cpu",
@@ -97,7 +105,7 @@ class Evaluator:
         device = torch.device(device)
         was_training = model.training
         model.eval()
-        history, candidates, masked = self._inputs(split, model.max_seq_len)
+        history, candidates, histories = self._inputs(split, model.max_seq_len)
         bounds: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"sampled": [], "full": []}
         kept_scores, order = [], []
         # users of similar history length share a batch, cropped to its longest history
@@ -112,7 +120,7 @@ class Evaluator:
             competitors[:, 0] = False
             sampled = rank_bounds(cand_scores, cand_scores[:, 0], competitors)
             if self.config.mask_history:
-                competitors_full = ~masked[rows].to(device, non_blocking=True)
+                competitors_full = ~self._masked(histories, rows).to(device, non_blocking=True)
             else:
                 competitors_full = torch.ones_like(scores, dtype=torch.bool)
                 competitors_full[:, self.cold.to(device)] = False

@@ -102,23 +102,34 @@ class MoERetriever(nn.Module):
         self.routing_count = 0
 
     # ------------------------------------------------------------------ items
-    def item_representations(self, item_text: torch.Tensor, item_image: torch.Tensor | None
-                             ) -> torch.Tensor:
+    def item_representations(self, item_text: torch.Tensor, item_image: torch.Tensor | None,
+                             rows: torch.Tensor | None = None) -> torch.Tensor:
         """``[N + 1, D]`` candidate vectors: id embedding (``retriever.item_id``) + projected
-        description (``retriever.item_text``) (+ image)."""
-        items = torch.zeros_like(self.item_id.weight)
+        description (``retriever.item_text``) (+ image); ``[M, D]`` of the items ``rows``
+        ``[M]`` only (a sampled training catalogue costs M, not N)."""
+        ids = self.item_id.weight if rows is None else self.item_id(rows)
+        items = torch.zeros_like(ids)
         if self.config.item_id:
-            items = items + self.item_id.weight
+            items = items + ids
         if self.config.item_text:
-            items = items + self.item_text(item_text)
+            items = items + self.item_text(item_text if rows is None else item_text[rows])
         if "image" in self.experts and item_image is not None:
-            items = items + self.item_image(item_image)
+            items = items + self.item_image(item_image if rows is None else item_image[rows])
         return items
 
+    def projected_history_text(self, item_text: torch.Tensor, history: torch.Tensor
+                               ) -> torch.Tensor:
+        """``[B, L, D]`` projected descriptions of the ``history`` ``[B, L]`` items: only the
+        distinct items of the batch are projected when they are fewer than the catalogue."""
+        if history.numel() >= item_text.shape[0]:
+            return self.item_text(item_text)[history]
+        unique, inverse = torch.unique(history, return_inverse=True)
+        return self.item_text(item_text[unique])[inverse]
+
     def _history_views(self, history: torch.Tensor, item_image: torch.Tensor | None,
-                       text_items: torch.Tensor, positions: torch.Tensor
+                       item_text: torch.Tensor, positions: torch.Tensor
                        ) -> dict[str, torch.Tensor]:
-        views = {"history_text": lambda: text_items[history],
+        views = {"history_text": lambda: self.projected_history_text(item_text, history),
                  "item_id": lambda: self.item_id(history),
                  "image": lambda: self.item_image(item_image)[history]}
         return {name: self.pooling[name](views[name](), positions) for name in self.pooling}
@@ -129,8 +140,7 @@ class MoERetriever(nn.Module):
                       positions: torch.Tensor) -> torch.Tensor:
         """Expert tokens ``[B, P, K, D]`` at the chosen ``positions`` ``[B, P]`` (before
         refinement). ``user_text`` ``[B, E]`` is the user's encoded preference paragraph."""
-        text_items = self.item_text(item_text) if "history_text" in self.experts else item_text
-        pooled = self._history_views(history, item_image, text_items, positions)
+        pooled = self._history_views(history, item_image, item_text, positions)
         tokens = []
         for name in self.experts:
             if name == "user_text":
@@ -160,10 +170,11 @@ class MoERetriever(nn.Module):
             logits = logits + self.router_bias
         return torch.softmax(logits, dim=-1)
 
-    def score(self, tokens: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def score(self, tokens: torch.Tensor, items: torch.Tensor, rows: torch.Tensor | None = None
+              ) -> torch.Tensor:
         """Scores ``[..., N]`` of expert tokens ``[..., K, D]`` against the real items ``[N, D]``
-        (item indices 1..N): routed cosine similarity over the temperature, plus the item's
-        bias."""
+        (item indices 1..N; or the items ``rows`` ``[M]`` when given): routed cosine similarity
+        over the temperature, plus the item's bias."""
         keys = self.router_key(items)  # [N, D]
         queries = self.router_query(tokens)  # [..., K, D]
         route_logits = queries @ keys.T / math.sqrt(items.shape[-1])  # [..., K, N]
@@ -174,7 +185,7 @@ class MoERetriever(nn.Module):
         if self.training:
             self._record_routing(weights)
         scores = (weights * similarity).sum(dim=-2) / self.log_temperature.exp().clamp(min=1e-3)
-        return scores + self.item_bias[1:]
+        return scores + (self.item_bias[1:] if rows is None else self.item_bias[rows])
 
     def _record_routing(self, weights: torch.Tensor) -> None:
         if self.single_expert:

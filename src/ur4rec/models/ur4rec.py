@@ -160,8 +160,11 @@ class UR4Rec(Recommender):
                              dim=2)
         return self.memory.gated(tokens, memory.unsqueeze(2).expand_as(tokens))
 
-    def candidate_vectors(self) -> torch.Tensor:
-        """``[N, D]`` retriever representations of the real items (padding row dropped)."""
+    def candidate_vectors(self, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """``[N, D]`` retriever representations of the real items (padding row dropped), or
+        ``[M, D]`` of the items ``rows`` ``[M]``."""
+        if rows is not None:
+            return self.retriever.item_representations(self.item_text, self.item_image, rows)
         return self.retriever.item_representations(self.item_text, self.item_image)[1:]
 
     # ------------------------------------------------------------------ scoring
@@ -170,23 +173,22 @@ class UR4Rec(Recommender):
                       catalogue: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Scores over the real items ``[B, P, N]`` of the branches ``need`` asks for
         (``memory_position``: see :meth:`retriever_user`); with ``catalogue`` ``[M]`` (0-based
-        columns) only over those items — training leaves cold items out this way, before the
-        fusion standardises the scores, so nothing tied to them gets a gradient."""
+        columns) ``[B, P, M]`` over those items only, computed for them alone — training leaves
+        cold items out this way, before the fusion standardises the scores, so nothing tied to
+        them gets a gradient, and the shared-negative softmax scores its sampled set."""
         out: dict[str, torch.Tensor] = {}
         rows = torch.arange(len(history), device=history.device).unsqueeze(1)
+        items = None if catalogue is None else catalogue + 1
         if need in ("sasrec", "fused") and self.sasrec is not None:
             hidden = self.sasrec.encoder(history)
             out["sasrec_hidden"] = hidden
             out["sasrec_state"] = hidden[rows, positions]
-            out["sasrec"] = out["sasrec_state"] @ self.sasrec.item_embeddings[1:].T
+            table = self.sasrec.item_embeddings
+            out["sasrec"] = out["sasrec_state"] @ (table[1:] if items is None else table[items]).T
         if need in ("retriever", "fused"):
             tokens = self.retriever_user(users, history, positions, memory_position)
             out["retriever_state"] = self.retriever.summary(tokens)
-            out["retriever"] = self.retriever.score(tokens, self.candidate_vectors())
-        if catalogue is not None:
-            for branch in ("sasrec", "retriever"):
-                if branch in out:
-                    out[branch] = out[branch][..., catalogue]
+            out["retriever"] = self.retriever.score(tokens, self.candidate_vectors(items), items)
         if need == "fused" and self.fusion is not None:
             weights = self.fusion.weights(out["sasrec_state"], out["retriever_state"])
             out["fused"] = self.fusion(out["sasrec"], out["retriever"], weights)

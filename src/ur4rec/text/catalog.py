@@ -113,6 +113,9 @@ def build_catalog(data: PreparedData, train: pd.DataFrame) -> Catalog:
                    global_mean_rating=float(ratings[rated].mean()) if rated.any() else np.nan)
 
 
+CO_LIKE_BLOCK_ENTRIES = 2**25
+
+
 def co_liked_items(train: pd.DataFrame, num_items: int) -> list[list[int]]:
     """Per item, up to 3 items liked by the same training users (cosine of liker sets, ≥ 3)."""
     liked = train[liked_mask(train["rating"].to_numpy(dtype=np.float64))]
@@ -131,10 +134,18 @@ def co_liked_items(train: pd.DataFrame, num_items: int) -> list[list[int]]:
 
     matrix = sparse.csr_matrix((np.ones(len(users), dtype=np.float32), (users, items)),
                                shape=(int(users.max()) + 1, num_items + 1))
-    co = (matrix.T @ matrix).tocsr()
+    by_item = matrix.T.tocsr()
     likers = np.asarray(matrix.sum(axis=0)).ravel()
+    # the item × item co-like matrix a block of items at a time: whole, it grows with the
+    # square of the catalogue (20k items: up to 4·10⁸ entries); a block stays ≤ ~2²⁵ entries
+    block = max(1, CO_LIKE_BLOCK_ENTRIES // (num_items + 1))
+    co, co_start, co_stop = None, 0, 0
     for item in range(1, num_items + 1):
-        start, stop = co.indptr[item], co.indptr[item + 1]
+        if item >= co_stop:
+            co_start, co_stop = item, min(item + block, num_items + 1)
+            co = (by_item[co_start:co_stop] @ matrix).tocsr()
+        row = item - co_start
+        start, stop = co.indptr[row], co.indptr[row + 1]
         others, shared = co.indices[start:stop], co.data[start:stop]
         keep = (others != item) & (shared >= MIN_CO_LIKES)
         if not keep.any():

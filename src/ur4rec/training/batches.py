@@ -72,7 +72,9 @@ class TrainingBatches:
         elif sampling != "seq2seq":
             raise ValueError(f"unknown sampling {sampling!r}")
         self.target_counts = (self.targets > 0).sum(dim=1)
-        self.positives = history_mask(train, data.num_items) if need_positives else None
+        # positives are built per batch: a dense [users, items] mask would not fit at scale
+        self.train_sequences = train if need_positives else None
+        self.num_items = data.num_items
         self.users = torch.arange(data.num_users)
         # users whose training prefix has a single item have nothing to predict
         self.active = torch.from_numpy(np.flatnonzero((self.target_counts > 0).numpy()))
@@ -86,8 +88,6 @@ class TrainingBatches:
         if self.device.type != "cpu":
             self._on_device = {name: getattr(self, name).to(self.device) for name in
                                ("users", "inputs", "targets")}
-            if self.positives is not None:
-                self._on_device["positives"] = self.positives.to(self.device)
 
     def __len__(self) -> int:
         if self.batching == "tokens":
@@ -117,10 +117,12 @@ class TrainingBatches:
         longest = max(1, int(self.lengths[rows].max()))
         source = self.__dict__ if self.device.type == "cpu" else self._on_device
         index = rows.to(self.device)
-        positives = source.get("positives")
+        positives = None
+        if self.train_sequences is not None:
+            positives = history_mask([self.train_sequences[r] for r in rows.tolist()],
+                                     self.num_items).to(self.device, non_blocking=True)
         return TrainBatch(source["users"][index], source["inputs"][index, :longest],
-                          source["targets"][index, :longest],
-                          None if positives is None else positives[index],
+                          source["targets"][index, :longest], positives,
                           int(self.target_counts[rows].sum()))
 
     def epoch(self, generator: torch.Generator) -> Iterator[TrainBatch]:

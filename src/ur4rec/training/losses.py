@@ -1,7 +1,8 @@
 """Next-item losses over hidden states, shared by every model with an item-scoring head.
 
 All take ``hidden`` ``[T, D]`` (one row per training target), ``targets`` ``[T]`` item indices,
-and the item table ``[N + 1, D]`` (row 0 padding). Sampled losses take ``negatives`` ``[T, K]``.
+and the item table ``[N + 1, D]`` (row 0 padding). Sampled losses take ``negatives`` ``[T, K]``;
+the shared softmax takes one ``[K]`` set of negatives for all targets of a batch.
 """
 
 from __future__ import annotations
@@ -107,6 +108,59 @@ def sampled_softmax(hidden: torch.Tensor, targets: torch.Tensor, negatives: torc
     """Softmax over the target and its K uniform negatives (no correction needed: uniform)."""
     pos, neg = _pos_neg_logits(hidden, targets, negatives, items)
     logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
+    return F.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=pos.device))
+
+
+class SharedNegatives:
+    """One set of ``count`` negatives per batch, shared by all its targets (large catalogues).
+
+    Drawn with replacement from ``Q`` ∝ training count + 1 (``popularity``: the frequent items
+    that make hard negatives, a catalogue of 100k items costs no more than one of 1k) or
+    uniformly; cold (``excluded``) items and padding have ``Q = 0`` and are never drawn.
+    ``log_q`` ``[N + 1]`` is what the log-Q correction subtracts from every logit (Yi et al.,
+    RecSys 2019; Bengio & Senécal, 2008), so the sampled softmax estimates the full one instead
+    of pushing popular items down.
+    """
+
+    def __init__(self, item_counts: torch.Tensor, count: int, distribution: str = "popularity",
+                 excluded: torch.Tensor | None = None) -> None:
+        if distribution not in ("popularity", "uniform"):
+            raise ValueError(f"unknown negative distribution {distribution!r}")
+        weights = (item_counts.double() + 1.0 if distribution == "popularity"
+                   else torch.ones(len(item_counts), dtype=torch.float64,
+                                   device=item_counts.device))
+        weights[0] = 0.0
+        if excluded is not None:
+            weights[excluded] = 0.0
+        if not bool((weights > 0).any()):
+            raise ValueError("no item is left to draw shared negatives from")
+        self.count = count
+        self.probabilities = (weights / weights.sum()).float()  # [N + 1]
+        self.log_q = self.probabilities.log()  # -inf where never drawn (never used there)
+
+    def draw(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``[count]`` item indices."""
+        on_cpu = self.probabilities.device.type == "cpu"
+        return torch.multinomial(self.probabilities, self.count, replacement=True,
+                                 generator=generator if on_cpu else None)
+
+
+def shared_softmax(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
+                   items: torch.Tensor, log_q: torch.Tensor | None = None) -> torch.Tensor:
+    """Softmax over each target and the batch's shared ``negatives`` ``[K]``.
+
+    ``[T, K]`` logits instead of ``[T, N]``. With ``log_q`` every logit — the target's too —
+    is corrected by ``− log Q(item)``; a negative equal to the row's target (an accidental hit)
+    is masked out. When the negatives are the whole catalogue once each and no correction is
+    applied, this is exactly the full softmax cross-entropy (tested).
+    """
+    pos = (hidden * items[targets]).sum(-1, keepdim=True)  # [T, 1]
+    neg = hidden @ items[negatives].T  # [T, K]
+    if log_q is not None:
+        pos = pos - log_q[targets].unsqueeze(1).to(pos.dtype)
+        neg = neg - log_q[negatives].unsqueeze(0).to(neg.dtype)
+    neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
+    logits = torch.cat([pos, neg], dim=1).float()
     return F.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=pos.device))
 
 

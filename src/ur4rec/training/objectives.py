@@ -24,15 +24,28 @@ from ur4rec.config import TrainingConfig
 from ur4rec.models.sasrec import SASRec
 from ur4rec.models.ur4rec import LOSS_COMPONENTS, UR4Rec
 from ur4rec.training.batches import TrainBatch
-from ur4rec.training.losses import kept_items, next_item_loss, sample_negatives
+from ur4rec.training.losses import (
+    SharedNegatives,
+    kept_items,
+    next_item_loss,
+    sample_negatives,
+    shared_softmax,
+)
 
 
 def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: str,
                   num_negatives: int, generator: torch.Generator | None = None,
-                  excluded: torch.Tensor | None = None) -> torch.Tensor:
+                  excluded: torch.Tensor | None = None, shared: SharedNegatives | None = None,
+                  logq_correction: bool = True) -> torch.Tensor:
     """SASRec's next-item loss at every position that has a target (seq-to-seq); ``excluded``
-    items (cold ones) are neither in the softmax nor sampled as negatives."""
+    items (cold ones) are neither in the softmax nor sampled as negatives. ``shared_softmax``
+    draws its negatives from ``shared`` (built once by the trainer)."""
     present = batch.targets > 0
+    if kind == "shared_softmax":
+        if shared is None:
+            raise ValueError("loss 'shared_softmax' needs a SharedNegatives sampler")
+        return shared_softmax(hidden[present], batch.targets[present], shared.draw(generator),
+                              model.item_embeddings, shared.log_q if logq_correction else None)
     negatives = None
     if kind != "ce":
         length = batch.targets.shape[1]
@@ -86,6 +99,38 @@ def _softmax_loss(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tens
     return F.cross_entropy(scores[valid], targets[valid] - 1)
 
 
+class SampledCatalogue:
+    """The retriever's (and the fusion's) shared-negative softmax (``training.loss:
+    shared_softmax``): the batch is scored over ``columns`` — its targets and the shared
+    ``negatives`` ``[K]`` — only, so a step costs K + targets item vectors, not the catalogue.
+
+    Each position's logits are its own target and the K negatives, each minus its log Q when
+    ``log_q`` is given, a negative equal to the target masked (as ``losses.shared_softmax``).
+    The fusion standardises each user's scores over these columns instead of the catalogue.
+    """
+
+    def __init__(self, targets: torch.Tensor, valid: torch.Tensor, negatives: torch.Tensor,
+                 log_q: torch.Tensor | None) -> None:
+        items = torch.unique(torch.cat([targets[valid], negatives]))  # 1-based, sorted
+        self.columns = items - 1  # [M] 0-based, as branch_scores takes them
+        self.targets, self.valid, self.negatives, self.log_q = targets, valid, negatives, log_q
+        self.target_columns = torch.searchsorted(items, targets.clamp(min=1))  # [B, P]
+        self.negative_columns = torch.searchsorted(items, negatives)  # [K]
+
+    def loss(self, scores: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy over the valid positions of ``scores`` ``[B, P, M]``."""
+        limit = scores.shape[-1] - 1  # padding/invalid positions may point past the end
+        pos = scores.gather(-1, self.target_columns.clamp(max=limit).unsqueeze(-1))
+        neg = scores[..., self.negative_columns]  # [B, P, K]
+        if self.log_q is not None:
+            pos = pos - self.log_q[self.targets].unsqueeze(-1)
+            neg = neg - self.log_q[self.negatives]
+        neg = neg.masked_fill(self.negatives == self.targets.unsqueeze(-1), float("-inf"))
+        logits = torch.cat([pos, neg], dim=-1)[self.valid].float()
+        return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long,
+                                                   device=logits.device))
+
+
 def training_catalogue(excluded: torch.Tensor | None) -> tuple[torch.Tensor | None,
                                                                torch.Tensor | None]:
     """``(columns [M], remap [N + 1])``: the 0-based score columns of the items in the training
@@ -100,7 +145,8 @@ def training_catalogue(excluded: torch.Tensor | None) -> tuple[torch.Tensor | No
 
 def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: TrainingConfig,
                   active: list[str], generator: torch.Generator | None = None,
-                  excluded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                  excluded: torch.Tensor | None = None, shared: SharedNegatives | None = None
+                  ) -> dict[str, torch.Tensor]:
     needs_fused = stage in ("joint_finetune", "end_to_end") and model.sasrec is not None
     wants = {"sasrec": stage == "pretrain_sasrec" or needs_fused,
              "retrieval": stage == "pretrain_retriever" or needs_fused or model.sasrec is None}
@@ -114,7 +160,13 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
     targets = batch.targets[rows, positions]
     valid &= targets > 0
     need = "fused" if needs_fused else ("sasrec" if not wants["retrieval"] else "retriever")
-    catalogue, remap = training_catalogue(excluded)
+    sampled = None
+    if shared is not None and config.loss == "shared_softmax" and need != "sasrec":
+        sampled = SampledCatalogue(targets, valid, shared.draw(generator),
+                                   shared.log_q if config.logq_correction else None)
+        catalogue, remap = sampled.columns, None
+    else:
+        catalogue, remap = training_catalogue(excluded)
     scores = model.branch_scores(batch.users, batch.inputs, positions, memory_position=start,
                                  need=need, catalogue=catalogue)
     if remap is not None:
@@ -122,11 +174,13 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
     losses: dict[str, torch.Tensor] = {}
     if wants["sasrec"]:
         losses["sasrec"] = sequence_loss(model.sasrec, scores["sasrec_hidden"], batch,
-                                         config.loss, config.num_negatives, generator, excluded)
-    if wants["retrieval"]:
-        losses["retrieval"] = _softmax_loss(scores["retriever"], targets, valid)
-    if needs_fused:
-        losses["fused"] = _softmax_loss(scores["fused"], targets, valid)
+                                         config.loss, config.num_negatives, generator, excluded,
+                                         shared, config.logq_correction)
+    for name, branch, wanted in (("retrieval", "retriever", wants["retrieval"]),
+                                 ("fused", "fused", needs_fused)):
+        if wanted:
+            losses[name] = (sampled.loss(scores[branch]) if sampled is not None
+                            else _softmax_loss(scores[branch], targets, valid))
     if stage == "joint_finetune":
         trained = "sasrec" if active == ["sasrec"] else "retrieval"
         objective_parts = ["fused", trained] if len(active) == 1 else list(losses)
@@ -144,16 +198,19 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
 def compute_losses(model: torch.nn.Module, batch: TrainBatch, stage: str,
                    config: TrainingConfig, active: list[str],
                    generator: torch.Generator | None = None,
-                   excluded: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                   excluded: torch.Tensor | None = None,
+                   shared: SharedNegatives | None = None) -> dict[str, torch.Tensor]:
     """``{"loss": objective, <component>: detached value, …}`` for one batch.
 
     ``active`` names the parameter groups trained this epoch (alternating stages train one);
-    ``excluded`` ``[N + 1]`` bool marks items outside the training catalogue (cold items).
+    ``excluded`` ``[N + 1]`` bool marks items outside the training catalogue (cold items);
+    ``shared`` draws the negatives of ``training.loss: shared_softmax``.
     """
     if isinstance(model, SASRec):
         loss = sequence_loss(model, model.encoder(batch.inputs), batch, config.loss,
-                             config.num_negatives, generator, excluded)
+                             config.num_negatives, generator, excluded, shared,
+                             config.logq_correction)
         return {"loss": loss, "sasrec": loss.detach()}
     if isinstance(model, UR4Rec):
-        return ur4rec_losses(model, batch, stage, config, active, generator, excluded)
+        return ur4rec_losses(model, batch, stage, config, active, generator, excluded, shared)
     raise TypeError(f"{type(model).__name__} has no training objective")

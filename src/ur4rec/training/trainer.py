@@ -32,6 +32,7 @@ from ur4rec.training.batches import TrainingBatches
 from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
 from ur4rec.training.ema import ParameterEMA
 from ur4rec.training.fusion_selection import select_fusion_weights
+from ur4rec.training.losses import SAMPLED_LOSSES, SharedNegatives
 from ur4rec.training.objectives import compute_losses
 from ur4rec.training.schedules import AlternatingScheduler, warmup_schedule
 
@@ -77,17 +78,18 @@ class StageState:
 class LossModule(nn.Module):
     """The model's training objective as a module, so DistributedDataParallel can wrap it."""
 
-    def __init__(self, model: nn.Module, config: Any, excluded: torch.Tensor | None = None
-                 ) -> None:
+    def __init__(self, model: nn.Module, config: Any, excluded: torch.Tensor | None = None,
+                 shared: SharedNegatives | None = None) -> None:
         super().__init__()
         self.model = model
         self.config = config
         self.excluded = excluded  # [N + 1] bool: items outside the training catalogue (cold)
+        self.shared = shared  # the negatives of training.loss: shared_softmax
 
     def forward(self, batch: Any, stage: str, active: list[str],
                 generator: torch.Generator) -> dict[str, torch.Tensor]:
         return compute_losses(self.model, batch, stage, self.config, active, generator,
-                              self.excluded)
+                              self.excluded, self.shared)
 
 
 class Trainer:
@@ -113,7 +115,7 @@ class Trainer:
         self.signature = model_signature(model, model_name, data.num_users, data.num_items)
         self.batches = TrainingBatches(data, getattr(model, "max_seq_len", 200),
                                        self.train_config.batch_size, self.train_config.sampling,
-                                       need_positives=self.train_config.loss != "ce",
+                                       need_positives=self.train_config.loss in SAMPLED_LOSSES,
                                        device=device, batching=self.train_config.batching)
         self.checkpoints = run_dir / "checkpoints"
         self.metrics_path = run_dir / "metrics.jsonl"
@@ -129,7 +131,12 @@ class Trainer:
         excluded = None
         if len(data.cold_items):
             excluded = cold_item_mask(data.num_items, data.cold_items, device)
-        self.loss_module = LossModule(self.model, self.train_config, excluded)
+        shared = None
+        if self.train_config.loss == "shared_softmax":  # popularity from the training parts only
+            counts = torch.as_tensor(data.train_item_counts, device=device)
+            shared = SharedNegatives(counts, self.train_config.num_negatives,
+                                     self.train_config.negative_distribution, excluded)
+        self.loss_module = LossModule(self.model, self.train_config, excluded, shared)
         # parameters the model built frozen (e.g. retriever.learn_temperature: false) stay so
         self.frozen = {id(p) for p in self.model.parameters() if not p.requires_grad}
         self.ema: ParameterEMA | None = None
