@@ -64,3 +64,42 @@ def test_retriever_stage_scores_only_targets_and_shared_negatives(data, monkeypa
     assert max(seen) <= 5 + 8 * config.retriever.train_positions
     losses["loss"].backward()
     assert model.retriever.item_id.weight.grad is not None
+
+
+def test_cold_items_have_no_id_part_in_the_retrievers_candidates(data):
+    """``data.cold_items``: a cold item's candidate vector is its text alone — noise in its
+    (never trained) id vector moves nothing; a warm item's id still counts."""
+    import numpy as np
+
+    inputs = random_inputs(data)
+    inputs.cold_items = np.array([3, 5])
+    model = UR4Rec(data.num_users, data.num_items, small_config(), inputs).eval()
+    before = model.candidate_vectors().clone()  # rows = items 1..N
+    with torch.no_grad():
+        model.retriever.item_id.weight.add_(torch.randn_like(model.retriever.item_id.weight))
+    after = model.candidate_vectors()
+    torch.testing.assert_close(after[[2, 4]], before[[2, 4]])
+    assert not torch.allclose(after[0], before[0])
+    sampled = model.candidate_vectors(torch.tensor([3, 1]))
+    torch.testing.assert_close(sampled[0], after[2])
+
+
+def test_fused_ranking_among_cold_items_is_the_retrievers(data):
+    """SASRec never trained a cold item's id: the fused scores of cold items must follow the
+    retriever alone (noise in SASRec's cold rows moves nothing), warm items keep both."""
+    import numpy as np
+
+    inputs = random_inputs(data)
+    cold = np.array([3, 5, 8, 13])
+    inputs.cold_items = cold
+    model = UR4Rec(data.num_users, data.num_items, small_config(), inputs).eval()
+    users, history = torch.tensor([0, 1]), torch.tensor([[1, 2, 4, 0], [6, 7, 0, 0]])
+    positions = torch.tensor([[2], [1]])
+    before = model.branch_scores(users, history, positions)
+    with torch.no_grad():
+        model.sasrec.item_embeddings[torch.as_tensor(cold)] += 5 * torch.randn(len(cold), 16)
+    after = model.branch_scores(users, history, positions)
+    columns = torch.as_tensor(cold - 1)
+    torch.testing.assert_close(after["fused"][..., columns], before["fused"][..., columns])
+    order = after["fused"][..., columns].argsort(dim=-1)
+    assert torch.equal(order, after["retriever"][..., columns].argsort(dim=-1))

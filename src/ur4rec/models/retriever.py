@@ -71,7 +71,8 @@ class MoERetriever(nn.Module):
     """Scores items for users from text, id and (optional) image views, mixed per candidate."""
 
     def __init__(self, num_items: int, text_dim: int, config: RetrieverConfig,
-                 image_dim: int | None = None, single_expert: bool = False) -> None:
+                 image_dim: int | None = None, single_expert: bool = False,
+                 cold_items: torch.Tensor | None = None) -> None:
         super().__init__()
         self.config = config
         self.experts = list(config.experts)
@@ -82,6 +83,12 @@ class MoERetriever(nn.Module):
         nn.init.normal_(self.item_id.weight, std=dim ** -0.5)
         # cosine scores ignore how popular an item is; a learned bias per item gives that back
         self.item_bias = nn.Parameter(torch.zeros(num_items + 1))
+        # cold items (data.cold_items) never train: their random id vectors would only add
+        # noise to the text that carries them, so a candidate's id part is 0 for them
+        id_kept = torch.ones(num_items + 1, 1)
+        if cold_items is not None and len(cold_items):
+            id_kept[cold_items] = 0.0
+        self.register_buffer("id_kept", id_kept, persistent=False)
         if "user_text" in self.experts:
             self.user_text = TextProjection(text_dim, dim, config.dropout)
         if "image" in self.experts:
@@ -107,7 +114,8 @@ class MoERetriever(nn.Module):
         """``[N + 1, D]`` candidate vectors: id embedding (``retriever.item_id``) + projected
         description (``retriever.item_text``) (+ image); ``[M, D]`` of the items ``rows``
         ``[M]`` only (a sampled training catalogue costs M, not N)."""
-        ids = self.item_id.weight if rows is None else self.item_id(rows)
+        ids = (self.item_id.weight * self.id_kept if rows is None
+               else self.item_id(rows) * self.id_kept[rows])
         items = torch.zeros_like(ids)
         if self.config.item_id:
             items = items + ids

@@ -42,6 +42,7 @@ class TextInputs:
     item_image: np.ndarray | None = None
     user_text_train: np.ndarray | None = None
     item_trained: np.ndarray | None = None  # [N + 1] training counts (sasrec.item_text)
+    cold_items: np.ndarray | None = None  # item indices of data.cold_items (never trained)
 
 
 class UR4Rec(Recommender):
@@ -68,7 +69,14 @@ class UR4Rec(Recommender):
                        if with_sasrec else None)
         self.retriever = MoERetriever(num_items, self.user_text.shape[1], config.retriever,
                                       None if image is None else image.shape[1],
-                                      single_expert=config.retriever.single_expert)
+                                      single_expert=config.retriever.single_expert,
+                                      cold_items=None if inputs.cold_items is None else
+                                      torch.as_tensor(inputs.cold_items, dtype=torch.long))
+        # [N] bool over the real items: cold items (data.cold_items), SASRec never trained them
+        cold = torch.zeros(num_items, dtype=torch.bool)
+        if inputs.cold_items is not None and len(inputs.cold_items):
+            cold[torch.as_tensor(inputs.cold_items, dtype=torch.long) - 1] = True
+        self.register_buffer("cold_columns", cold, persistent=False)
         dim = config.retriever.output_dim
         self.memory = UserMemory(num_users, dim, config.memory) if config.memory.enabled else None
         self.fusion = (ScoreFusion(config.fusion, config.sasrec.hidden_dim, dim)
@@ -190,9 +198,19 @@ class UR4Rec(Recommender):
             out["retriever_state"] = self.retriever.summary(tokens)
             out["retriever"] = self.retriever.score(tokens, self.candidate_vectors(items), items)
         if need == "fused" and self.fusion is not None:
+            if items is None and bool(self.cold_columns.any()):
+                out["sasrec"] = self._neutral_on_cold(out["sasrec"])
             weights = self.fusion.weights(out["sasrec_state"], out["retriever_state"])
             out["fused"] = self.fusion(out["sasrec"], out["retriever"], weights)
         return out
+
+    def _neutral_on_cold(self, sasrec: torch.Tensor) -> torch.Tensor:
+        """SASRec scores ``[B, P, N]`` with every cold item's set to the row's mean over the warm
+        items: an id SASRec never trained says nothing, so among cold items the fused ranking is
+        the retriever's (its text) instead of the untrained ids' noise."""
+        cold = self.cold_columns
+        neutral = sasrec[..., ~cold].mean(dim=-1, keepdim=True)
+        return torch.where(cold, neutral, sasrec)
 
     def score_all(self, batch: UserBatch) -> torch.Tensor:
         positions = (batch.lengths - 1).clamp(min=0).unsqueeze(1)
@@ -206,5 +224,6 @@ def build_ur4rec(config: RunConfig, data: PreparedData, inputs: TextInputs) -> U
     if inputs is None:
         raise ValueError("the UR4Rec model needs text inputs")
     inputs.item_trained = data.train_item_counts
+    inputs.cold_items = np.asarray(data.cold_items, dtype=np.int64)
     return UR4Rec(data.num_users, data.num_items, config, inputs,
                   with_sasrec=config.model == "ur4rec")
