@@ -123,3 +123,21 @@ def test_the_evaluator_hook_changes_no_result(tmp_path, monkeypatch):
     for split in ("valid", "test"):
         for protocol in ("sampled", "full"):
             assert through_faiss[split][protocol] == pytest.approx(dense[split][protocol])
+
+
+@pytest.mark.parametrize("split", ["valid", "test"])
+def test_faiss_leaves_cold_items_out_as_the_evaluator_does(split):
+    """``data.cold_items``: cold items are not in the warm catalogue — never a full-ranking
+    competitor, through FAISS as in the dense evaluator."""
+    from ..data.test_cold_items import cold_prepared
+
+    data = cold_prepared(synthetic_interactions(40, 60, 14), cold_items=0.2)
+    assert len(data.cold_items)
+    model = random_sasrec(data.num_items, seed=3)
+    with torch.no_grad():  # cold items that would outrank everything if they competed
+        model.item_embeddings[torch.as_tensor(data.cold_items)] *= 50
+    config = EvaluationConfig(batch_size=7)
+    dense = Evaluator(data, config).evaluate(model, split, details=True)
+    through_faiss = faiss_split_result(model, data, split, config, details=True)
+    torch.testing.assert_close(through_faiss.details["full_rank"], dense.details["full_rank"])
+    assert through_faiss.metrics["full"] == pytest.approx(dense.metrics["full"])

@@ -55,13 +55,21 @@ def use_faiss(model: Recommender, num_items: int) -> bool:
             and faiss_installed())
 
 
-def item_index(model: Recommender, kind: str = "exact") -> ItemIndex:
-    """The model's items in a FAISS index, rebuilt only when the item table changed."""
+def item_index(model: Recommender, kind: str = "exact",
+               excluded: np.ndarray | None = None) -> ItemIndex:
+    """The model's items in a FAISS index, rebuilt only when the item table changed.
+
+    ``excluded`` item indices (the cold items of ``data.cold_items``: not in the warm
+    catalogue) get non-finite vectors, which the index never returns and never counts as
+    competitors — as the dense evaluator masks them."""
     table = model.item_embeddings
-    key = (table.data_ptr(), table._version, tuple(table.shape), kind)
+    left_out = tuple(np.asarray(excluded if excluded is not None else [], dtype=np.int64))
+    key = (table.data_ptr(), table._version, tuple(table.shape), kind, left_out)
     cached = _INDEXES.get(model)
     if cached is None or cached[0] != key:
-        vectors = table.detach().float().cpu().numpy()
+        vectors = table.detach().float().cpu().numpy().copy()
+        if left_out:
+            vectors[np.asarray(left_out)] = np.nan
         cached = (key, ItemIndex.from_embedding_table(vectors, kind=kind))
         _INDEXES[model] = cached
     return cached[1]
@@ -152,7 +160,7 @@ def faiss_rank_bounds(model: Recommender, data: PreparedData, split: str,
     histories, candidates = split_inputs(data, split)
     vectors = user_vectors(model, histories, np.arange(len(histories)), device,
                            config.batch_size)
-    index = item_index(model)
+    index = item_index(model, excluded=data.cold_items)
     cand_scores = torch.from_numpy(candidate_scores(vectors, index.vectors, candidates))
     competitors = torch.ones_like(cand_scores, dtype=torch.bool)
     competitors[:, 0] = False
