@@ -72,7 +72,7 @@ class MoERetriever(nn.Module):
 
     def __init__(self, num_items: int, text_dim: int, config: RetrieverConfig,
                  image_dim: int | None = None, single_expert: bool = False,
-                 cold_items: torch.Tensor | None = None) -> None:
+                 cold: torch.Tensor | None = None) -> None:
         super().__init__()
         self.config = config
         self.experts = list(config.experts)
@@ -83,11 +83,9 @@ class MoERetriever(nn.Module):
         nn.init.normal_(self.item_id.weight, std=dim ** -0.5)
         # cosine scores ignore how popular an item is; a learned bias per item gives that back
         self.item_bias = nn.Parameter(torch.zeros(num_items + 1))
-        # cold items (data.cold_items) never train: their random id vectors would only add
-        # noise to the text that carries them, so a candidate's id part is 0 for them
-        id_kept = torch.ones(num_items + 1, 1)
-        if cold_items is not None and len(cold_items):
-            id_kept[cold_items] = 0.0
+        # ``cold`` [N + 1] bool (data.cold_items): those items never train, their random id
+        # vectors would only add noise to the text that carries them — their id part is 0
+        id_kept = torch.ones(num_items + 1, 1) if cold is None else (~cold).float().unsqueeze(1)
         self.register_buffer("id_kept", id_kept, persistent=False)
         if "user_text" in self.experts:
             self.user_text = TextProjection(text_dim, dim, config.dropout)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from ur4rec.config import RunConfig
+from ur4rec.data.cold import cold_item_mask
 from ur4rec.data.prepared import PreparedData
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.fusion import ScoreFusion
@@ -67,16 +68,12 @@ class UR4Rec(Recommender):
         image = inputs.item_image
         self.sasrec = (SASRec(num_items, config.sasrec, inputs.item_text, inputs.item_trained)
                        if with_sasrec else None)
+        # cold items (data.cold_items): no branch ever trained their ids
+        cold = cold_item_mask(num_items, [] if inputs.cold_items is None else inputs.cold_items)
         self.retriever = MoERetriever(num_items, self.user_text.shape[1], config.retriever,
                                       None if image is None else image.shape[1],
-                                      single_expert=config.retriever.single_expert,
-                                      cold_items=None if inputs.cold_items is None else
-                                      torch.as_tensor(inputs.cold_items, dtype=torch.long))
-        # [N] bool over the real items: cold items (data.cold_items), SASRec never trained them
-        cold = torch.zeros(num_items, dtype=torch.bool)
-        if inputs.cold_items is not None and len(inputs.cold_items):
-            cold[torch.as_tensor(inputs.cold_items, dtype=torch.long) - 1] = True
-        self.register_buffer("cold_columns", cold, persistent=False)
+                                      single_expert=config.retriever.single_expert, cold=cold)
+        self.register_buffer("cold_columns", cold[1:], persistent=False)  # [N] real items
         dim = config.retriever.output_dim
         self.memory = UserMemory(num_users, dim, config.memory) if config.memory.enabled else None
         self.fusion = (ScoreFusion(config.fusion, config.sasrec.hidden_dim, dim)

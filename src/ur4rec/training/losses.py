@@ -123,7 +123,7 @@ class SharedNegatives:
     """
 
     def __init__(self, item_counts: torch.Tensor, count: int, distribution: str = "popularity",
-                 excluded: torch.Tensor | None = None) -> None:
+                 excluded: torch.Tensor | None = None, logq_correction: bool = True) -> None:
         if distribution not in ("popularity", "uniform"):
             raise ValueError(f"unknown negative distribution {distribution!r}")
         weights = (item_counts.double() + 1.0 if distribution == "popularity"
@@ -137,6 +137,8 @@ class SharedNegatives:
         self.count = count
         self.probabilities = (weights / weights.sum()).float()  # [N + 1]
         self.log_q = self.probabilities.log()  # -inf where never drawn (never used there)
+        # what the losses subtract (``training.logq_correction``); None: no correction
+        self.correction = self.log_q if logq_correction else None
 
     def draw(self, generator: torch.Generator | None = None) -> torch.Tensor:
         """``[count]`` item indices."""
@@ -145,23 +147,32 @@ class SharedNegatives:
                                  generator=generator if on_cpu else None)
 
 
+def shared_negative_cross_entropy(pos: torch.Tensor, neg: torch.Tensor, targets: torch.Tensor,
+                                  negatives: torch.Tensor, log_q: torch.Tensor | None
+                                  ) -> torch.Tensor:
+    """Mean cross-entropy of each row's target logit ``pos`` ``[R, 1]`` against the shared
+    negatives' logits ``neg`` ``[R, K]`` (``targets`` ``[R]``, ``negatives`` ``[K]`` item
+    indices). With ``log_q`` every logit — the target's too — is corrected by ``− log Q(item)``;
+    a negative equal to the row's target (an accidental hit) is masked out."""
+    if log_q is not None:
+        pos = pos - log_q[targets].unsqueeze(-1).to(pos.dtype)
+        neg = neg - log_q[negatives].to(neg.dtype)
+    neg = neg.masked_fill(negatives == targets.unsqueeze(-1), float("-inf"))
+    logits = torch.cat([pos, neg], dim=-1).float()
+    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long,
+                                               device=logits.device))
+
+
 def shared_softmax(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
                    items: torch.Tensor, log_q: torch.Tensor | None = None) -> torch.Tensor:
-    """Softmax over each target and the batch's shared ``negatives`` ``[K]``.
-
-    ``[T, K]`` logits instead of ``[T, N]``. With ``log_q`` every logit — the target's too —
-    is corrected by ``− log Q(item)``; a negative equal to the row's target (an accidental hit)
-    is masked out. When the negatives are the whole catalogue once each and no correction is
-    applied, this is exactly the full softmax cross-entropy (tested).
+    """Softmax over each target and the batch's shared ``negatives`` ``[K]``: ``[T, K]``
+    logits instead of ``[T, N]`` (:func:`shared_negative_cross_entropy`). When the negatives are
+    the whole catalogue once each and no correction is applied, this is exactly the full softmax
+    cross-entropy (tested).
     """
     pos = (hidden * items[targets]).sum(-1, keepdim=True)  # [T, 1]
     neg = hidden @ items[negatives].T  # [T, K]
-    if log_q is not None:
-        pos = pos - log_q[targets].unsqueeze(1).to(pos.dtype)
-        neg = neg - log_q[negatives].unsqueeze(0).to(neg.dtype)
-    neg = neg.masked_fill(negatives.unsqueeze(0) == targets.unsqueeze(1), float("-inf"))
-    logits = torch.cat([pos, neg], dim=1).float()
-    return F.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=pos.device))
+    return shared_negative_cross_entropy(pos, neg, targets, negatives, log_q)
 
 
 SAMPLED_LOSSES = {"bce": binary_cross_entropy, "bpr": bpr, "sampled_softmax": sampled_softmax}

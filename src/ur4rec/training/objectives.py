@@ -29,14 +29,15 @@ from ur4rec.training.losses import (
     kept_items,
     next_item_loss,
     sample_negatives,
+    shared_negative_cross_entropy,
     shared_softmax,
 )
 
 
 def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: str,
                   num_negatives: int, generator: torch.Generator | None = None,
-                  excluded: torch.Tensor | None = None, shared: SharedNegatives | None = None,
-                  logq_correction: bool = True) -> torch.Tensor:
+                  excluded: torch.Tensor | None = None, shared: SharedNegatives | None = None
+                  ) -> torch.Tensor:
     """SASRec's next-item loss at every position that has a target (seq-to-seq); ``excluded``
     items (cold ones) are neither in the softmax nor sampled as negatives. ``shared_softmax``
     draws its negatives from ``shared`` (built once by the trainer)."""
@@ -45,7 +46,7 @@ def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: 
         if shared is None:
             raise ValueError("loss 'shared_softmax' needs a SharedNegatives sampler")
         return shared_softmax(hidden[present], batch.targets[present], shared.draw(generator),
-                              model.item_embeddings, shared.log_q if logq_correction else None)
+                              model.item_embeddings, shared.correction)
     negatives = None
     if kind != "ce":
         length = batch.targets.shape[1]
@@ -104,31 +105,26 @@ class SampledCatalogue:
     shared_softmax``): the batch is scored over ``columns`` — its targets and the shared
     ``negatives`` ``[K]`` — only, so a step costs K + targets item vectors, not the catalogue.
 
-    Each position's logits are its own target and the K negatives, each minus its log Q when
-    ``log_q`` is given, a negative equal to the target masked (as ``losses.shared_softmax``).
+    Each valid position's logits are its own target and the K negatives, scored as
+    ``losses.shared_negative_cross_entropy`` scores them (log-Q, accidental hits masked).
     The fusion standardises each user's scores over these columns instead of the catalogue.
     """
 
     def __init__(self, targets: torch.Tensor, valid: torch.Tensor, negatives: torch.Tensor,
                  log_q: torch.Tensor | None) -> None:
-        items = torch.unique(torch.cat([targets[valid], negatives]))  # 1-based, sorted
+        self.targets = targets[valid]  # [R] the valid positions' targets
+        items = torch.unique(torch.cat([self.targets, negatives]))  # 1-based, sorted
         self.columns = items - 1  # [M] 0-based, as branch_scores takes them
-        self.targets, self.valid, self.negatives, self.log_q = targets, valid, negatives, log_q
-        self.target_columns = torch.searchsorted(items, targets.clamp(min=1))  # [B, P]
+        self.valid, self.negatives, self.log_q = valid, negatives, log_q
+        self.target_columns = torch.searchsorted(items, self.targets)  # [R]
         self.negative_columns = torch.searchsorted(items, negatives)  # [K]
 
     def loss(self, scores: torch.Tensor) -> torch.Tensor:
         """Mean cross-entropy over the valid positions of ``scores`` ``[B, P, M]``."""
-        limit = scores.shape[-1] - 1  # padding/invalid positions may point past the end
-        pos = scores.gather(-1, self.target_columns.clamp(max=limit).unsqueeze(-1))
-        neg = scores[..., self.negative_columns]  # [B, P, K]
-        if self.log_q is not None:
-            pos = pos - self.log_q[self.targets].unsqueeze(-1)
-            neg = neg - self.log_q[self.negatives]
-        neg = neg.masked_fill(self.negatives == self.targets.unsqueeze(-1), float("-inf"))
-        logits = torch.cat([pos, neg], dim=-1)[self.valid].float()
-        return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long,
-                                                   device=logits.device))
+        rows = scores[self.valid]  # [R, M]
+        pos = rows.gather(-1, self.target_columns.unsqueeze(-1))  # [R, 1]
+        return shared_negative_cross_entropy(pos, rows[:, self.negative_columns], self.targets,
+                                             self.negatives, self.log_q)
 
 
 def training_catalogue(excluded: torch.Tensor | None) -> tuple[torch.Tensor | None,
@@ -161,9 +157,8 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
     valid &= targets > 0
     need = "fused" if needs_fused else ("sasrec" if not wants["retrieval"] else "retriever")
     sampled = None
-    if shared is not None and config.loss == "shared_softmax" and need != "sasrec":
-        sampled = SampledCatalogue(targets, valid, shared.draw(generator),
-                                   shared.log_q if config.logq_correction else None)
+    if shared is not None and need != "sasrec":  # built only for loss: shared_softmax
+        sampled = SampledCatalogue(targets, valid, shared.draw(generator), shared.correction)
         catalogue, remap = sampled.columns, None
     else:
         catalogue, remap = training_catalogue(excluded)
@@ -175,7 +170,7 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
     if wants["sasrec"]:
         losses["sasrec"] = sequence_loss(model.sasrec, scores["sasrec_hidden"], batch,
                                          config.loss, config.num_negatives, generator, excluded,
-                                         shared, config.logq_correction)
+                                         shared)
     for name, branch, wanted in (("retrieval", "retriever", wants["retrieval"]),
                                  ("fused", "fused", needs_fused)):
         if wanted:
@@ -208,8 +203,7 @@ def compute_losses(model: torch.nn.Module, batch: TrainBatch, stage: str,
     """
     if isinstance(model, SASRec):
         loss = sequence_loss(model, model.encoder(batch.inputs), batch, config.loss,
-                             config.num_negatives, generator, excluded, shared,
-                             config.logq_correction)
+                             config.num_negatives, generator, excluded, shared)
         return {"loss": loss, "sasrec": loss.detach()}
     if isinstance(model, UR4Rec):
         return ur4rec_losses(model, batch, stage, config, active, generator, excluded, shared)

@@ -135,7 +135,8 @@ class Trainer:
         if self.train_config.loss == "shared_softmax":  # popularity from the training parts only
             counts = torch.as_tensor(data.train_item_counts, device=device)
             shared = SharedNegatives(counts, self.train_config.num_negatives,
-                                     self.train_config.negative_distribution, excluded)
+                                     self.train_config.negative_distribution, excluded,
+                                     self.train_config.logq_correction)
         self.loss_module = LossModule(self.model, self.train_config, excluded, shared)
         # parameters the model built frozen (e.g. retriever.learn_temperature: false) stay so
         self.frozen = {id(p) for p in self.model.parameters() if not p.requires_grad}
