@@ -70,6 +70,9 @@ class SASRecConfig(_Section):
     item_text: Literal["none", "adapter"] = "none"
     item_text_gate_init: float = 0.1
     item_text_pca_init: bool = True
+    # DropoutNet-style: in training, each item's id part is dropped with this probability per
+    # batch, so the text view learns to carry an item alone (as it must for a cold item)
+    item_text_id_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecConfig:

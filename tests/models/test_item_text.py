@@ -64,3 +64,22 @@ def test_pca_initialisation_starts_at_the_principal_directions():
 def test_adapter_without_texts_is_a_one_line_config_error():
     with pytest.raises(ConfigError, match="sasrec.item_text is 'adapter'"):
         SASRec(12, SASRecConfig(hidden_dim=8, max_seq_len=6, item_text="adapter"))
+
+
+def test_id_dropout_drops_whole_id_rows_in_training_only():
+    config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter",
+                          item_text_id_dropout=0.5)
+    text = np.random.default_rng(0).normal(size=(201, 10)).astype("f4")
+    torch.manual_seed(0)
+    model = SASRec(200, config, text, np.ones(201, dtype=int))
+    view = model.encoder.item_view
+    text_part = (view.gate * view.norm(view.project(view.text))).detach()
+    ids = model.encoder.item_emb.weight.detach()
+    model.train()
+    table = model.item_embeddings.detach()
+    text_alone = torch.isclose(table, text_part).all(dim=1)[1:]
+    with_id = torch.isclose(table, ids + text_part).all(dim=1)[1:]
+    assert bool((text_alone ^ with_id).all())  # each row: its whole id part, or none of it
+    assert 60 < int(text_alone.sum()) < 140  # about half of 200
+    model.eval()
+    torch.testing.assert_close(model.item_embeddings.detach()[1:], (ids + text_part)[1:])

@@ -68,3 +68,26 @@ def test_user_who_saw_everything_still_gets_negatives():
     positives = torch.ones(1, 5, dtype=torch.bool)
     negatives = sample_negatives(positives, 20, torch.Generator().manual_seed(0))
     assert ((negatives >= 1) & (negatives <= 4)).all()
+
+
+def test_chunked_cross_entropy_under_cpu_bf16_autocast_stays_close_in_float32():
+    torch.manual_seed(0)
+    hidden = torch.randn(1000, 16, requires_grad=True)
+    items = torch.randn(301, 16, requires_grad=True)
+    targets = torch.randint(1, 301, (1000,))
+    reference = F.cross_entropy(hidden @ items[1:].T, targets - 1)
+    reference.backward()
+    grads = hidden.grad.clone(), items.grad.clone()
+    hidden.grad = items.grad = None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = full_cross_entropy(hidden, targets, items)
+    loss.backward()
+    assert loss.dtype == hidden.grad.dtype == items.grad.dtype == torch.float32
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-2)
+    assert loss.item() != reference.item()  # the matmuls really ran in bfloat16
+    # ... and only they: the softmax over the bf16 logits is taken in float32
+    logits = (hidden.detach().bfloat16() @ items.detach()[1:].bfloat16().T).float()
+    assert loss.item() == pytest.approx(F.cross_entropy(logits, targets - 1).item(), rel=1e-5)
+    for ours, exact in zip((hidden.grad, items.grad), grads, strict=True):
+        cosine = F.cosine_similarity(ours.flatten(), exact.flatten(), dim=0)
+        assert cosine > 0.999

@@ -4,7 +4,9 @@
 (Linear → LayerNorm, optionally started from the principal components of the text vectors as
 LLM-ESR does), ``g`` a learned scalar gate started small, and ``m_i`` zero for items with no
 training interaction: a cold item's id vector never received a gradient, so it would only add
-noise — its text carries it alone. The same table feeds SASRec's input and its tied output.
+noise — its text carries it alone. With ``id_dropout`` (DropoutNet, Volkovs et al. 2017) a
+random share of the warm items lose their id part in each training batch, so the text view is
+trained to stand alone rather than only to correct the ids. The same table feeds SASRec's input and its tied output.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ class ItemTextAdapter(nn.Module):
     """``[N + 1, E]`` frozen text vectors → the text view ``g·A(t)`` ``[N + 1, D]`` added to ids."""
 
     def __init__(self, item_text: np.ndarray, dim: int, trained_items: np.ndarray | None,
-                 gate_init: float = 0.1, pca_init: bool = True) -> None:
+                 gate_init: float = 0.1, pca_init: bool = True, id_dropout: float = 0.0) -> None:
         super().__init__()
+        self.id_dropout = id_dropout
         text = torch.as_tensor(item_text, dtype=torch.float32)
         self.register_buffer("text", text, persistent=False)
         keep = torch.ones(len(text), dtype=torch.bool)
@@ -49,4 +52,7 @@ class ItemTextAdapter(nn.Module):
         """``[N + 1, D]`` item table from the id table ``id_weights`` of the same shape."""
         view = self.gate * self.norm(self.project(self.text))
         view = torch.cat([torch.zeros_like(view[:1]), view[1:]])  # padding row 0
-        return id_weights * self.id_mask + view
+        keep = self.id_mask
+        if self.training and self.id_dropout > 0:
+            keep = keep * (torch.rand_like(keep) >= self.id_dropout)
+        return id_weights * keep + view

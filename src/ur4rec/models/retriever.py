@@ -98,6 +98,8 @@ class MoERetriever(nn.Module):
         self.proxies = nn.Parameter(torch.randn(config.num_proxies, dim) * 0.02)
         self.refine = nn.TransformerEncoderLayer(dim, config.num_heads, 2 * dim, config.dropout,
                                                  batch_first=True, norm_first=True)
+        for name in ("dropout", "dropout1", "dropout2"):  # same masks' law, ~2x faster on CPU
+            setattr(self.refine, name, FastDropout(config.dropout))
         self.router_query = nn.Linear(dim, dim)
         self.router_key = nn.Linear(dim, dim)
         self.router_bias = nn.Parameter(torch.zeros(len(self.experts)))
@@ -181,17 +183,21 @@ class MoERetriever(nn.Module):
         """Scores ``[..., N]`` of expert tokens ``[..., K, D]`` against the real items ``[N, D]``
         (item indices 1..N; or the items ``rows`` ``[M]`` when given): routed cosine similarity
         over the temperature, plus the item's bias."""
+        bias = self.item_bias[1:] if rows is None else self.item_bias[rows]
+        # the temperature scales the [..., K, D] tokens rather than the [..., K, N] scores
+        scaled = F.normalize(tokens, dim=-1) / self.log_temperature.exp().clamp(min=1e-3)
+        similarity = scaled @ F.normalize(items, dim=-1).T  # [..., K, N]
+        if self.single_expert:  # one summed token: its routing weight is exactly 1
+            return similarity.squeeze(-2) + bias
         keys = self.router_key(items)  # [N, D]
         queries = self.router_query(tokens)  # [..., K, D]
         route_logits = queries @ keys.T / math.sqrt(items.shape[-1])  # [..., K, N]
         if not self.single_expert:
             route_logits = route_logits + self.router_bias[:, None]
         weights = torch.softmax(route_logits, dim=-2)
-        similarity = F.normalize(tokens, dim=-1) @ F.normalize(items, dim=-1).T  # [..., K, N]
         if self.training:
             self._record_routing(weights)
-        scores = (weights * similarity).sum(dim=-2) / self.log_temperature.exp().clamp(min=1e-3)
-        return scores + (self.item_bias[1:] if rows is None else self.item_bias[rows])
+        return (weights * similarity).sum(dim=-2) + bias
 
     def _record_routing(self, weights: torch.Tensor) -> None:
         if self.single_expert:

@@ -31,8 +31,10 @@ class FastDropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
-        keep = torch.rand_like(x) >= self.p
-        return x * keep * (1.0 / (1.0 - self.p))
+        # the mask is built in place in the float buffer (0 or 1/(1-p)): one product forward,
+        # one backward
+        mask = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+        return x * mask
 
 
 class CausalSelfAttention(nn.Module):
@@ -146,7 +148,8 @@ class SASRec(Recommender):
                 raise ConfigError("sasrec.item_text is 'adapter' but this model gets no item "
                                   "texts (model: sasrec and ur4rec read them from texts.*)")
             view = ItemTextAdapter(item_text, config.hidden_dim, trained_items,
-                                   config.item_text_gate_init, config.item_text_pca_init)
+                                   config.item_text_gate_init, config.item_text_pca_init,
+                                   config.item_text_id_dropout)
         self.encoder = SASRecEncoder(num_items, config, view)
 
     @property
