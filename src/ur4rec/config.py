@@ -73,6 +73,17 @@ class SASRecConfig(_Section):
     # DropoutNet-style: in training, each item's id part is dropped with this probability per
     # batch, so the text view learns to carry an item alone (as it must for a cold item)
     item_text_id_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    # weight of the adapter's alignment term, mean 1 − cos(A(t_i), id_i) over trained items
+    # (ids detached), added to SASRec's loss; 0 = off
+    item_text_align_weight: float = Field(default=0.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _text_options_need_the_adapter(self) -> SASRecConfig:
+        for key in ("item_text_id_dropout", "item_text_align_weight"):
+            if getattr(self, key) and self.item_text != "adapter":
+                raise ValueError(f"sasrec.{key} acts on the item-text adapter: set "
+                                 f"sasrec.item_text: adapter, or leave {key} at 0")
+        return self
 
     @model_validator(mode="after")
     def _heads_divide_dim(self) -> SASRecConfig:

@@ -83,3 +83,52 @@ def test_id_dropout_drops_whole_id_rows_in_training_only():
     assert 60 < int(text_alone.sum()) < 140  # about half of 200
     model.eval()
     torch.testing.assert_close(model.item_embeddings.detach()[1:], (ids + text_part)[1:])
+
+
+def test_alignment_pulls_the_text_view_towards_trained_ids_only():
+    config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter",
+                          item_text_align_weight=0.5)
+    counts = np.ones(13, dtype=int)
+    counts[4] = 0  # a cold item: no id to align to
+    text = np.random.default_rng(0).normal(size=(13, 10)).astype("f4")
+    torch.manual_seed(0)
+    model = SASRec(12, config, text, counts)
+    view = model.encoder.item_view
+    loss = model.alignment_loss()
+    rows = [i for i in range(1, 13) if i != 4]
+    by_hand = 1 - torch.nn.functional.cosine_similarity(
+        view.norm(view.project(view.text[rows])), model.encoder.item_emb.weight[rows], dim=-1)
+    assert loss.item() == pytest.approx(0.5 * by_hand.mean().item(), rel=1e-6)
+    loss.backward()
+    assert model.encoder.item_emb.weight.grad is None  # the ids are not moved
+    assert view.project.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        model.encoder.item_emb.weight[4].normal_()  # the cold item's id plays no part
+    assert model.alignment_loss().item() == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_alignment_is_off_by_default_and_needs_the_adapter():
+    model, _ = _model()
+    assert model.alignment_loss() is None
+    with pytest.raises(ValueError, match="sasrec.item_text_align_weight acts on the item-text"):
+        SASRecConfig(item_text_align_weight=0.1)
+    with pytest.raises(ValueError, match="sasrec.item_text_id_dropout acts on the item-text"):
+        SASRecConfig(item_text_id_dropout=0.1)
+
+
+def test_sasrec_objective_adds_the_alignment_term():
+    from ur4rec.training.batches import TrainBatch
+    from ur4rec.training.objectives import sequence_loss
+
+    aligned_config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter",
+                                  item_text_align_weight=0.5)
+    text = np.random.default_rng(0).normal(size=(13, 10)).astype("f4")
+    torch.manual_seed(0)
+    aligned = SASRec(12, aligned_config, text, np.ones(13, dtype=int))
+    plain, _ = _model()  # the same weights (seed 0), no alignment
+    batch = TrainBatch(torch.tensor([0]), torch.tensor([[1, 2, 3, 0, 0, 0]]),
+                       torch.tensor([[2, 3, 5, 0, 0, 0]]), None)
+    with_term = sequence_loss(aligned, aligned.encoder(batch.inputs), batch, "ce", 1)
+    without = sequence_loss(plain, plain.encoder(batch.inputs), batch, "ce", 1)
+    assert with_term.item() == pytest.approx(without.item() + aligned.alignment_loss().item(),
+                                             rel=1e-5)

@@ -6,13 +6,15 @@ LLM-ESR does), ``g`` a learned scalar gate started small, and ``m_i`` zero for i
 training interaction: a cold item's id vector never received a gradient, so it would only add
 noise — its text carries it alone. With ``id_dropout`` (DropoutNet, Volkovs et al. 2017) a
 random share of the warm items lose their id part in each training batch, so the text view is
-trained to stand alone rather than only to correct the ids. The same table feeds SASRec's input and its tied output.
+trained to stand alone rather than only to correct the ids; with an alignment weight the view is
+also pulled towards each trained item's id vector (LLMEmb-style). The same table feeds SASRec's input and its tied output.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -47,6 +49,14 @@ class ItemTextAdapter(nn.Module):
         weight[:rank] = directions[:rank]
         self.project.weight.copy_(weight)
         self.project.bias.copy_(-(weight @ mean))
+
+    def alignment_loss(self, id_weights: torch.Tensor) -> torch.Tensor:
+        """Mean ``1 − cos(A(t_i), id_i)`` over the trained items, the id side detached: it
+        pulls the text view towards where training put each item's id — where a new item's
+        text should place it — without moving the ids."""
+        rows = self.id_mask[:, 0] > 0
+        text = self.norm(self.project(self.text[rows]))
+        return 1 - F.cosine_similarity(text, id_weights[rows].detach(), dim=-1).mean()
 
     def forward(self, id_weights: torch.Tensor) -> torch.Tensor:
         """``[N + 1, D]`` item table from the id table ``id_weights`` of the same shape."""

@@ -139,6 +139,7 @@ class SASRec(Recommender):
         training counts feed ``sasrec.item_text: adapter`` (ids of untrained items are zeroed)."""
         super().__init__()
         self.num_items = num_items
+        self.config = config
         self.max_seq_len = config.max_seq_len
         view = None
         if config.item_text == "adapter":
@@ -155,6 +156,15 @@ class SASRec(Recommender):
     @property
     def item_embeddings(self) -> torch.Tensor:
         return self.encoder.item_table()
+
+    def alignment_loss(self) -> torch.Tensor | None:
+        """``sasrec.item_text_align_weight`` × the adapter's text-to-id alignment (LLMEmb-style),
+        or ``None`` when off."""
+        weight = self.config.item_text_align_weight
+        view = self.encoder.item_view
+        if view is None or weight == 0:
+            return None
+        return weight * view.alignment_loss(self.encoder.item_emb.weight)
 
     def user_state(self, batch: UserBatch) -> torch.Tensor:
         """``[B, D]``: the hidden state at each row's newest item (``length - 1``)."""

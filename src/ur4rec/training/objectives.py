@@ -40,7 +40,17 @@ def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: 
                   ) -> torch.Tensor:
     """SASRec's next-item loss at every position that has a target (seq-to-seq); ``excluded``
     items (cold ones) are neither in the softmax nor sampled as negatives. ``shared_softmax``
-    draws its negatives from ``shared`` (built once by the trainer)."""
+    draws its negatives from ``shared`` (built once by the trainer). With
+    ``sasrec.item_text_align_weight`` the item-text adapter's alignment term is added."""
+    loss = _next_item_loss(model, hidden, batch, kind, num_negatives, generator, excluded, shared)
+    align = model.alignment_loss()
+    return loss if align is None else loss + align
+
+
+def _next_item_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: str,
+                    num_negatives: int, generator: torch.Generator | None,
+                    excluded: torch.Tensor | None, shared: SharedNegatives | None
+                    ) -> torch.Tensor:
     present = batch.targets > 0
     if kind == "shared_softmax":
         if shared is None:
