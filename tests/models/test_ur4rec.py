@@ -211,11 +211,28 @@ def test_fusion_weights_are_chosen_on_validation_only(data, tmp_path):
 
     # the test split is never read: an evaluator that refuses it still selects
     class ValidOnly:
-        def evaluate(self, model, split, device):
+        def evaluate_many(self, model, split, device, score_variants):
             assert split == "valid", "fusion selection read the test split"
-            return evaluator.evaluate(model, split, device)
+            return evaluator.evaluate_many(model, split, device, score_variants)
 
     select_fusion_weights(model, ValidOnly(), torch.device("cpu"), ("sampled", "ndcg@10"))
+
+
+def test_one_pass_over_all_shares_equals_evaluating_each_share(data):
+    """The fusion selection scores the branches once; each share must score exactly as the
+    model does with ``fusion.fixed`` set to it."""
+    config = small_config()
+    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).eval()
+    evaluator = Evaluator(data, config.evaluation)
+    shares = [0.0, 0.3, 0.7, 1.0]
+    together = evaluator.evaluate_many(model, "valid", "cpu",
+                                       lambda batch: model.score_all_shares(batch, shares))
+    assert set(together) == {repr(share) for share in shares}
+    for share in shares:
+        model.fusion.fixed.copy_(torch.tensor([share, 1.0 - share]))
+        alone = evaluator.evaluate(model, "valid", "cpu")
+        assert together[repr(share)].metrics == alone.metrics
+    assert together["0.0"].metrics != together["1.0"].metrics  # the shares really differ
 
 
 def _no_dropout_config(**overrides):
@@ -296,12 +313,13 @@ def test_fusion_selection_can_choose_one_branch_alone(best_share):
     from ur4rec.training.fusion_selection import select_fusion_weights
 
     fusion = SimpleNamespace(fixed=torch.tensor([0.5, 0.5]))
-    model = SimpleNamespace(fusion=fusion)
+    model = SimpleNamespace(fusion=fusion, score_all_shares=lambda batch, shares: {
+        repr(share): share for share in shares})  # stands in for each share's scores
 
     class Evaluator_:
-        def evaluate(self, model, split, device):
-            share = float(model.fusion.fixed[0])
-            return SimpleNamespace(metrics={"sampled": {"ndcg@10": -abs(share - best_share)}})
+        def evaluate_many(self, model, split, device, score_variants):
+            return {name: SimpleNamespace(metrics={"sampled": {"ndcg@10": -abs(share - best_share)}})
+                    for name, share in score_variants(None).items()}
 
     chosen = select_fusion_weights(model, Evaluator_(), torch.device("cpu"),
                                    ("sampled", "ndcg@10"))

@@ -8,6 +8,7 @@ The same per-user metrics are averaged over slices of the users (:mod:`ur4rec.ev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,46 +103,85 @@ class Evaluator:
 
         if use_faiss(model, self.data.num_items):
             return faiss_split_result(model, self.data, split, self.config, device, details)
+        results = self.evaluate_many(model, split, device,
+                                     lambda batch: {"": model.score_all(batch)}, details)
+        return results[""]
+
+    @torch.no_grad()
+    def evaluate_many(self, model: Recommender, split: str, device: torch.device | str,
+                      score_variants: Callable[[UserBatch], dict[str, torch.Tensor]],
+                      details: bool = False) -> dict[str, SplitResult]:
+        """:meth:`evaluate` for several scorings of one model in one pass over the users:
+        ``score_variants(batch)`` returns ``{name: [B, N + 1] scores}`` (e.g. one fusion weight
+        each, from branch scores computed once); the result holds one split result per name."""
         device = torch.device(device)
         was_training = model.training
         model.eval()
         history, candidates, histories = self._inputs(split, model.max_seq_len)
-        bounds: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"sampled": [], "full": []}
-        kept_scores, order = [], []
+        bounds: dict[str, dict[str, list[tuple[torch.Tensor, torch.Tensor]]]] = {}
+        kept_scores: dict[str, list[torch.Tensor]] = {}
+        order = []
         # users of similar history length share a batch, cropped to its longest history
         by_length = torch.argsort((history > 0).sum(dim=1), stable=True)
         for rows in torch.split(by_length, self.config.batch_size):
             order.append(rows)
             (seqs,) = crop_to_longest(history[rows])
-            scores = model.score_all(UserBatch(rows, seqs).to(device)).float()
+            variants = score_variants(UserBatch(rows, seqs).to(device))
             cands = candidates[rows].to(device, non_blocking=True)
-            cand_scores = scores.gather(1, cands)
-            competitors = torch.ones_like(cand_scores, dtype=torch.bool)
-            competitors[:, 0] = False
-            sampled = rank_bounds(cand_scores, cand_scores[:, 0], competitors)
-            if self.config.mask_history:
-                competitors_full = ~self._masked(histories, rows).to(device, non_blocking=True)
-            else:
-                competitors_full = torch.ones_like(scores, dtype=torch.bool)
-                competitors_full[:, self.cold.to(device)] = False
-            competitors_full[:, 0] = False
-            competitors_full.scatter_(1, cands[:, :1], False)
-            full = rank_bounds(scores, cand_scores[:, 0], competitors_full)
-            bounds["sampled"].append(tuple(t.cpu() for t in sampled))
-            bounds["full"].append(tuple(t.cpu() for t in full))
-            if details:
-                kept_scores.append(cand_scores.cpu())
+            competitors_full = self._full_competitors(histories, rows, cands, device)
+            for name, scores in variants.items():
+                sampled, full, cand_scores = _rank_bounds_of(scores.float(), cands,
+                                                             competitors_full)
+                parts = bounds.setdefault(name, {"sampled": [], "full": []})
+                parts["sampled"].append(sampled)
+                parts["full"].append(full)
+                if details:
+                    kept_scores.setdefault(name, []).append(cand_scores.cpu())
         restore = torch.argsort(torch.cat(order))
+        model.train(was_training)
+        return {name: self._result(parts, restore, split, candidates,
+                                   kept_scores.get(name) if details else None)
+                for name, parts in bounds.items()}
+
+    def _full_competitors(self, histories: list[np.ndarray], rows: torch.Tensor,
+                          cands: torch.Tensor, device: torch.device) -> torch.Tensor:
+        """``[B, N + 1]`` bool: the items the target competes with in full ranking."""
+        if self.config.mask_history:
+            competitors = ~self._masked(histories, rows).to(device, non_blocking=True)
+        else:
+            competitors = torch.ones(len(rows), self.data.num_items + 1, dtype=torch.bool,
+                                     device=device)
+            competitors[:, self.cold.to(device)] = False
+        competitors[:, 0] = False
+        competitors.scatter_(1, cands[:, :1], False)
+        return competitors
+
+    def _result(self, parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
+                restore: torch.Tensor, split: str, candidates: torch.Tensor,
+                kept_scores: list[torch.Tensor] | None) -> SplitResult:
         metrics, per_user = {}, {}
-        for protocol, parts in bounds.items():
-            lower = torch.cat([part[0] for part in parts])[restore]
-            upper = torch.cat([part[1] for part in parts])[restore]
+        for protocol, bounds in parts.items():
+            lower = torch.cat([part[0] for part in bounds])[restore]
+            upper = torch.cat([part[1] for part in bounds])[restore]
             per_user[protocol] = per_user_metrics(lower, upper, self.config.ks, self.config.ties)
             metrics[protocol] = summarize(per_user[protocol])
-        model.train(was_training)
         result = with_slices(SplitResult(metrics), self.slice_spec, split, per_user)
-        if details:
+        if kept_scores is not None:
             result.details = {"candidates": candidates,
                               "scores": torch.cat(kept_scores)[restore],
                               "full_rank": per_user["full"]["avg_rank"]}
         return result
+
+
+def _rank_bounds_of(scores: torch.Tensor, cands: torch.Tensor, competitors_full: torch.Tensor
+                    ) -> tuple[tuple[torch.Tensor, torch.Tensor],
+                               tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Rank bounds of each row's target (candidate 0) among its sampled candidates and among
+    ``competitors_full`` ``[B, N + 1]``, brought to the host, plus the candidates' scores."""
+    cand_scores = scores.gather(1, cands)
+    competitors = torch.ones_like(cand_scores, dtype=torch.bool)
+    competitors[:, 0] = False
+    sampled = rank_bounds(cand_scores, cand_scores[:, 0], competitors)
+    full = rank_bounds(scores, cand_scores[:, 0], competitors_full)
+    return (tuple(t.cpu() for t in sampled), tuple(t.cpu() for t in full),  # type: ignore[return-value]
+            cand_scores)

@@ -8,6 +8,7 @@ the noise of a random retriever).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,8 +214,29 @@ class UR4Rec(Recommender):
         positions = (batch.lengths - 1).clamp(min=0).unsqueeze(1)
         need = self.scoring if self.sasrec is not None else "retriever"
         scores = self.branch_scores(batch.users, batch.history, positions, need=need)[need][:, 0]
-        padding = torch.full_like(scores[:, :1], -torch.inf)
-        return torch.cat([padding, scores], dim=1)
+        return _with_padding_column(scores)
+
+    def score_all_shares(self, batch: UserBatch, shares: Sequence[float]
+                         ) -> dict[str, torch.Tensor]:
+        """``{repr(w): [B, N + 1]}``: the fused scores with SASRec share ``w`` (the retriever
+        ``1 - w``) for each of ``shares``, from branch scores computed once — the same numbers
+        as :meth:`score_all` after setting ``fusion.fixed`` to ``[w, 1 - w]``."""
+        if self.fusion is None or self.fusion.config.method != "weighted":
+            raise ValueError("score_all_shares needs fusion.method: weighted")
+        positions = (batch.lengths - 1).clamp(min=0).unsqueeze(1)
+        out = self.branch_scores(batch.users, batch.history, positions, need="fused")
+        fixed = self.fusion.fixed
+        return {repr(share): _with_padding_column(self.fusion(
+                    out["sasrec"], out["retriever"],
+                    torch.tensor([[share, 1.0 - share]], dtype=fixed.dtype, device=fixed.device)
+                )[:, 0])
+                for share in shares}
+
+
+def _with_padding_column(scores: torch.Tensor) -> torch.Tensor:
+    """``[B, N]`` scores of the real items → ``[B, N + 1]`` with padding (column 0) last."""
+    padding = torch.full_like(scores[:, :1], -torch.inf)
+    return torch.cat([padding, scores], dim=1)
 
 
 def build_ur4rec(config: RunConfig, data: PreparedData, inputs: TextInputs) -> UR4Rec:
