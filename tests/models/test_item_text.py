@@ -12,11 +12,12 @@ from ur4rec.models.base import UserBatch
 from ur4rec.models.sasrec import SASRec
 
 
-def _model(counts=None, num_items=12, text_seed=0):
+def _model(counts=None, num_items=12, text_seed=0, **options):
     rng = np.random.default_rng(text_seed)
     text = rng.normal(size=(num_items + 1, 10)).astype("f4")
     counts = np.ones(num_items + 1, dtype=int) if counts is None else counts
-    config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter")
+    config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter",
+                          **options)
     torch.manual_seed(0)
     return SASRec(num_items, config, text, counts), text
 
@@ -67,11 +68,7 @@ def test_adapter_without_texts_is_a_one_line_config_error():
 
 
 def test_id_dropout_drops_whole_id_rows_in_training_only():
-    config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter",
-                          item_text_id_dropout=0.5)
-    text = np.random.default_rng(0).normal(size=(201, 10)).astype("f4")
-    torch.manual_seed(0)
-    model = SASRec(200, config, text, np.ones(201, dtype=int))
+    model, _ = _model(num_items=200, item_text_id_dropout=0.5)
     view = model.encoder.item_view
     text_part = (view.gate * view.norm(view.project(view.text))).detach()
     ids = model.encoder.item_emb.weight.detach()
@@ -86,13 +83,9 @@ def test_id_dropout_drops_whole_id_rows_in_training_only():
 
 
 def test_alignment_pulls_the_text_view_towards_trained_ids_only():
-    config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter",
-                          item_text_align_weight=0.5)
     counts = np.ones(13, dtype=int)
     counts[4] = 0  # a cold item: no id to align to
-    text = np.random.default_rng(0).normal(size=(13, 10)).astype("f4")
-    torch.manual_seed(0)
-    model = SASRec(12, config, text, counts)
+    model, _ = _model(counts, item_text_align_weight=0.5)
     view = model.encoder.item_view
     loss = model.alignment_loss()
     rows = [i for i in range(1, 13) if i != 4]
@@ -120,11 +113,7 @@ def test_sasrec_objective_adds_the_alignment_term():
     from ur4rec.training.batches import TrainBatch
     from ur4rec.training.objectives import sequence_loss
 
-    aligned_config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter",
-                                  item_text_align_weight=0.5)
-    text = np.random.default_rng(0).normal(size=(13, 10)).astype("f4")
-    torch.manual_seed(0)
-    aligned = SASRec(12, aligned_config, text, np.ones(13, dtype=int))
+    aligned, _ = _model(item_text_align_weight=0.5)
     plain, _ = _model()  # the same weights (seed 0), no alignment
     batch = TrainBatch(torch.tensor([0]), torch.tensor([[1, 2, 3, 0, 0, 0]]),
                        torch.tensor([[2, 3, 5, 0, 0, 0]]), None)
