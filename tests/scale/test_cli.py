@@ -75,3 +75,22 @@ def test_tune_with_an_unknown_metric_is_one_line(tmp_path, capsys):
                  "configs/tune_space_sasrec.yaml", "--trials", "2", "--study-dir",
                  str(tmp_path / "study"), "--metric", "avg_rank"]) == 2
     assert "--metric 'avg_rank' is not one of" in capsys.readouterr().err
+
+
+def test_convert_kinds_named_in_the_parser_are_the_converters():
+    from ur4rec.scale.cli import CONVERT_KINDS
+    from ur4rec.scale.datasets import CONVERTERS
+
+    assert CONVERT_KINDS == tuple(sorted(CONVERTERS))
+
+
+def test_building_the_command_line_imports_no_torch():
+    """``ur4rec --help`` and argument errors answer at once: no data, model or torch import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from ur4rec import cli; cli._register_extensions(); cli.build_parser(); "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

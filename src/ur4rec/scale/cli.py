@@ -43,11 +43,14 @@ def _add_recommend_all(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
 
 
-def _add_convert(sub: argparse._SubParsersAction) -> None:
-    from ur4rec.scale.datasets import CONVERTERS
+# the converters' names, spelled out so that building the parser imports no data code (torch);
+# tests/scale checks them against ur4rec.scale.datasets.CONVERTERS
+CONVERT_KINDS = ("amazon-meta", "amazon-reviews", "ml1m-movies")
 
+
+def _add_convert(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("convert", help="MovieLens-1M / Amazon files into CSVs the loader reads")
-    p.add_argument("kind", choices=sorted(CONVERTERS),
+    p.add_argument("kind", choices=CONVERT_KINDS,
                    help="ml1m-movies: movies.dat → item CSV; amazon-meta: metadata JSON lines "
                    "→ item CSV; amazon-reviews: reviews JSON lines or headerless ratings CSV "
                    "→ reviews CSV with a header")
