@@ -7,7 +7,8 @@ training interaction: a cold item's id vector never received a gradient, so it w
 noise — its text carries it alone. With ``id_dropout`` (DropoutNet, Volkovs et al. 2017) a
 random share of the warm items lose their id part in each training batch, so the text view is
 trained to stand alone rather than only to correct the ids; with an alignment weight the view is
-also pulled towards each trained item's id vector (LLMEmb-style). The same table feeds SASRec's input and its tied output.
+also pulled towards each trained item's id vector (LLMEmb-style). The same table feeds SASRec's
+input and its tied output.
 """
 
 from __future__ import annotations

@@ -192,9 +192,7 @@ class MoERetriever(nn.Module):
         keys = self.router_key(items)  # [N, D]
         queries = self.router_query(tokens)  # [..., K, D]
         route_logits = queries @ keys.T / math.sqrt(items.shape[-1])  # [..., K, N]
-        if not self.single_expert:
-            route_logits = route_logits + self.router_bias[:, None]
-        weights = torch.softmax(route_logits, dim=-2)
+        weights = torch.softmax(route_logits + self.router_bias[:, None], dim=-2)
         if self.training:
             self._record_routing(weights)
         return (weights * similarity).sum(dim=-2) + bias

@@ -234,7 +234,7 @@ class UR4Rec(Recommender):
 
 
 def _with_padding_column(scores: torch.Tensor) -> torch.Tensor:
-    """``[B, N]`` scores of the real items → ``[B, N + 1]`` with padding (column 0) last."""
+    """``[B, N]`` scores of the real items → ``[B, N + 1]``, the padding column 0 at −inf."""
     padding = torch.full_like(scores[:, :1], -torch.inf)
     return torch.cat([padding, scores], dim=1)
 
