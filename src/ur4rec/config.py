@@ -282,7 +282,9 @@ class EvaluationConfig(_Section):
     metric: str = "ndcg@10"
     protocol: Literal["sampled", "full"] = "sampled"
     ks: list[int] = Field(default_factory=lambda: [5, 10, 20])
-    batch_size: int = Field(default=256, ge=1)
+    # users of similar history length share a batch, cropped to its longest: small batches pad
+    # less (64: 1.35–1.45x faster than 256 on ML-100K, the same numbers)
+    batch_size: int = Field(default=64, ge=1)
     ties: Literal["pessimistic", "expected", "optimistic"] = "pessimistic"
     mask_history: bool = True
 
