@@ -127,16 +127,23 @@ def evaluate_cold(model: Recommender, data: PreparedData, config: EvaluationConf
     users = torch.from_numpy(cases.users)
     bounds: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"full": [], "sampled": []}
     competitors_count: dict[str, list[torch.Tensor]] = {"full": [], "sampled": []}
-    for rows in torch.split(torch.arange(len(users)), config.batch_size):
+    # cases of similar history length share a batch, cropped to its longest (as in Evaluator);
+    # the metrics are means over cases, so the order does not matter
+    by_length = torch.argsort((history > 0).sum(dim=1), stable=True)
+    for rows in torch.split(by_length, config.batch_size):
         (seqs,) = crop_to_longest(history[rows])
         scores = model.score_all(UserBatch(users[rows], seqs).to(device)).float()
         cands = candidates[rows].to(device)
         target_scores = scores.gather(1, cands[:, :1]).squeeze(1)
         full_mask = cold.unsqueeze(0).repeat(len(rows), 1)
         full_mask.scatter_(1, cands[:, :1], False)
-        for batch_row, case in enumerate(rows.tolist()):
-            if len(cases.positives[case]):
-                full_mask[batch_row, torch.as_tensor(cases.positives[case], device=device)] = False
+        # the user's other cold items are not competitors: one indexed write for the batch
+        positives = [np.asarray(cases.positives[case], dtype=np.int64) for case in rows.tolist()]
+        counts = torch.tensor([len(items) for items in positives])
+        if int(counts.sum()):
+            batch_rows = torch.repeat_interleave(torch.arange(len(rows)), counts)
+            columns = torch.from_numpy(np.concatenate(positives))
+            full_mask[batch_rows.to(device), columns.to(device)] = False
         sampled_mask = cands > 0
         sampled_mask[:, 0] = False
         cand_scores = scores.gather(1, cands)
