@@ -70,8 +70,9 @@ class SASRecConfig(_Section):
     item_text: Literal["none", "adapter"] = "none"
     item_text_gate_init: float = 0.1
     item_text_pca_init: bool = True
-    # DropoutNet-style: in training, each item's id part is dropped with this probability per
-    # batch, so the text view learns to carry an item alone (as it must for a cold item)
+    # DropoutNet-style: in training, each item's id part is dropped with this probability each
+    # time the item table is built (input and output side of a step draw separately), so the
+    # text view learns to carry an item alone (as it must for a cold item)
     item_text_id_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     # weight of the adapter's alignment term, mean 1 − cos(A(t_i), id_i) over trained items
     # (ids detached), added to SASRec's loss; 0 = off

@@ -5,7 +5,8 @@
 LLM-ESR does), ``g`` a learned scalar gate started small, and ``m_i`` zero for items with no
 training interaction: a cold item's id vector never received a gradient, so it would only add
 noise — its text carries it alone. With ``id_dropout`` (DropoutNet, Volkovs et al. 2017) a
-random share of the warm items lose their id part in each training batch, so the text view is
+random share of the warm items lose their id part each time the training table is built (the
+input and the output side of a step draw separately), so the text view is
 trained to stand alone rather than only to correct the ids; with an alignment weight the view is
 also pulled towards each trained item's id vector (LLMEmb-style). The same table feeds SASRec's
 input and its tied output.
