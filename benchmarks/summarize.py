@@ -3,8 +3,9 @@
     python benchmarks/summarize.py runs/bench/sasrec_ml100k runs/bench/abl_no_text ...
 
 Columns: the test figures every comparison here needs — overall (both protocols), the long-tail
-slice, the cold items when the data has them — and, for fused runs, the validation figures of
-the retriever alone and of the chosen fusion (sampled NDCG@10).
+slice, the cold items when the data has them (all of them, and each half: select on the valid
+half, report the test half) — and, for fused runs, the validation figures of the retriever alone
+and of the chosen fusion (sampled NDCG@10).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ COLUMNS = (
     ("sampled hit@5", "hit@5"),
     ("item_tail sampled ndcg@10", "tail sampled"), ("item_tail full ndcg@10", "tail full"),
     ("cold full ndcg@10", "cold full"), ("cold sampled ndcg@10", "cold sampled"),
+    ("cold valid full ndcg@10", "cold valid half full"),
+    ("cold test full ndcg@10", "cold test half full"),
     ("pretrain_retriever sampled ndcg@10", "retriever alone sampled"),
     ("retriever valid", "retriever alone, valid"), ("fused valid", "fused, valid"),
     ("sasrec share", "SASRec share"), ("train_s_per_epoch", "s/epoch"),
@@ -34,16 +37,22 @@ def cell(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
-def with_validation(folder: Path, row: dict) -> dict:
-    """Add the validation figures of a fused run: the retriever alone (SASRec share 0) and the
-    chosen fusion, from ``results.json["fusion_selection"]`` of that seed's run."""
+def with_results(folder: Path, row: dict) -> dict:
+    """Add what the seed's ``results.json`` holds beyond ``bench.json``: the validation figures of
+    a fused run (the retriever alone, SASRec share 0, and the chosen fusion) and the cold-item
+    halves (written again by ``ur4rec evaluate``, so re-evaluated runs show them too)."""
     path = folder / f"seed{row['seed']}" / "results.json"
     if not path.is_file():
         return row
-    selection = json.loads(path.read_text()).get("fusion_selection")
+    results = json.loads(path.read_text())
+    selection = results.get("fusion_selection")
     if selection:
         row = {**row, "retriever valid": selection["valid"]["0.00"],
                "fused valid": max(selection["valid"].values())}
+    for half in ("valid", "test"):
+        metrics = results.get("cold", {}).get(half, {}).get("metrics")
+        if metrics:
+            row = {**row, f"cold {half} full ndcg@10": metrics["full"]["ndcg@10"]}
     return row
 
 
@@ -51,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
     args = parser.parse_args()
-    rows = {folder.name: [with_validation(folder, row)
+    rows = {folder.name: [with_results(folder, row)
                           for row in json.loads((folder / "bench.json").read_text())]
             for folder in args.folders}
     shown = [(key, title) for key, title in COLUMNS

@@ -167,6 +167,9 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
         results["routing_by_slice"] = routing
     if "fusion_selection" in summary:
         results["fusion_selection"] = summary["fusion_selection"]
+    fit_summary = getattr(model, "fit_summary", None)  # what a closed-form model chose
+    if fit_summary is not None:
+        results["fit"] = fit_summary()
     if is_main and len(summary["stages"]) > 1:
         results["stage_results"] = _stage_results(model, run_dir, evaluator, device,
                                                   summary["stages"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -308,7 +308,9 @@ class TextBaselineConfig(_Section):
     """The text floors ``text_zero_shot`` and ``text_to_id`` (models/text_baselines.py)."""
 
     history_len: int = Field(default=50, ge=1)  # zero-shot: the user = mean of these items' texts
-    ridge: float = Field(default=1.0, gt=0.0)  # text→id map: L2 strength of the ridge fit
+    # text→id map: L2 strength of the ridge fit, or "loo": the strength of RIDGE_GRID with the
+    # least leave-one-out error over the trained items (closed form; training data only)
+    ridge: Annotated[float, Field(gt=0.0)] | Literal["loo"] = "loo"
 
 
 ModelName = Literal["random", "pop", "sasrec", "retriever", "ur4rec", "text_zero_shot",

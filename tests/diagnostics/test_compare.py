@@ -31,6 +31,30 @@ def test_plan_a_vs_plan_b(tmp_path):
     assert ndcg.endswith(f"| **{results_for(6.0)['test']['sampled']['ndcg@10']:.4f}** |")
 
 
+def _cold_section(valid: float, test: float) -> dict:
+    half = lambda value: {"metrics": {"full": {"ndcg@10": value}}}  # noqa: E731
+    return {"metrics": {"full": {"ndcg@10": (valid + test) / 2},
+                        "sampled": {"ndcg@10": valid + test}},
+            "chance": {"full": {"ndcg@10": 0.0288}}, "users": 926, "cold_items": 168,
+            "valid": half(valid), "test": half(test)}
+
+
+def test_cold_items_get_their_own_table_with_the_halves(tmp_path):
+    a = write_run(tmp_path / "map", healthy_sasrec_rows(),
+                  results=results_for(5.0, cold=_cold_section(0.30, 0.20)))
+    b = write_run(tmp_path / "adapter", healthy_sasrec_rows(),
+                  results=results_for(5.0, cold=_cold_section(0.25, 0.28)))
+    warm = write_run(tmp_path / "warm", healthy_sasrec_rows(), results=results_for(5.0))
+    lines = compare_runs([a, b, warm]).splitlines()
+    assert "| **cold items** (data.cold_items) | map | adapter | warm |" in lines
+    valid = next(line for line in lines if "valid half (choose here)" in line)
+    assert valid.endswith("| **0.3000** | 0.2500 | — |")
+    test = next(line for line in lines if "test half (quote this)" in line)
+    assert test.endswith("| 0.2000 | **0.2800** | — |")
+    assert "| cold users | 926 | 926 | — |" in lines
+    assert "cold items" not in compare_runs([warm, warm])  # no cold data: no table
+
+
 def test_missing_results_shown_as_dash(tmp_path):
     a = write_run(tmp_path / "a", healthy_sasrec_rows())
     b = write_run(tmp_path / "b", healthy_sasrec_rows(), results=None)

@@ -9,7 +9,13 @@ import torch
 
 from ur4rec.config import DataConfig, EvaluationConfig, config_from_dict
 from ur4rec.data.prepared import PreparedData, prepare_dataset
-from ur4rec.evaluation.cold import ColdCases, cold_cases, cold_results, evaluate_cold
+from ur4rec.evaluation.cold import (
+    ColdCases,
+    cold_cases,
+    cold_halves,
+    cold_results,
+    evaluate_cold,
+)
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.baselines import PopularityRecommender, RandomRecommender
 
@@ -113,6 +119,55 @@ def test_random_and_popularity_score_cold_items_at_chance(data):
     for protocol in ("full", "sampled"):
         for key, value in pop["metrics"][protocol].items():
             assert value == pytest.approx(pop["chance"][protocol][key]), (protocol, key)
+
+
+def test_cold_halves_split_the_cold_items_disjointly_and_by_popularity(data):
+    valid, test = cold_halves(data)
+    assert not set(valid.tolist()) & set(test.tolist())
+    np.testing.assert_array_equal(np.sort(np.concatenate([valid, test])), data.cold_items)
+    assert len(valid) == len(test) == 20  # 40 cold items, one of each popularity pair
+    held_out = np.bincount(data.cold_interactions["item_idx"], minlength=data.num_items + 1)
+    order = np.argsort(-held_out[data.cold_items], kind="stable")
+    top_pair = set(data.cold_items[order[:2]].tolist())
+    assert len(top_pair & set(valid.tolist())) == 1  # the two most watched go one to each half
+    for got, expected in zip(cold_halves(data), (valid, test), strict=True):
+        np.testing.assert_array_equal(got, expected)  # fixed by the prepared data
+
+
+def test_a_half_has_only_its_own_targets_and_competitors(data):
+    valid, test = cold_halves(data)
+    cases = cold_cases(data, items=test)
+    assert set(cases.targets.tolist()) <= set(test.tolist())
+    assert set(cases.candidates[cases.candidates > 0].tolist()) <= set(test.tolist())
+    assert np.array_equal(cases.cold_items, test)
+    # each user's target is their last interaction with a test-half item
+    frame = data.cold_interactions[data.cold_interactions["item_idx"].isin(test)]
+    last = frame.groupby("user_idx")["item_idx"].last()
+    for user, target in zip(cases.users, cases.targets, strict=True):
+        assert last[user] == target
+    # a model that puts the valid half's items first does not move the test half's figures…
+    class ValidFirst(Recommender):
+        trainable = False
+
+        def score_all(self, batch: UserBatch) -> torch.Tensor:
+            scores = torch.rand(len(batch.users), data.num_items + 1,
+                                generator=torch.Generator().manual_seed(0))
+            scores[:, torch.as_tensor(valid)] += 10.0
+            return scores
+
+    class Plain(ValidFirst):
+        def score_all(self, batch: UserBatch) -> torch.Tensor:
+            scores = super().score_all(batch)
+            scores[:, torch.as_tensor(valid)] -= 10.0
+            return scores
+
+    results = {name: cold_results(model, data, EvaluationConfig())["cold"]
+               for name, model in (("valid_first", ValidFirst()), ("plain", Plain()))}
+    assert results["valid_first"]["test"]["metrics"] == results["plain"]["test"]["metrics"]
+    # …where over all cold items together the same shift does move the figures
+    assert results["valid_first"]["metrics"] != results["plain"]["metrics"]
+    assert results["plain"]["test"]["cold_items"] == len(test)
+    assert "halves_rule" in results["plain"]
 
 
 def test_no_cold_section_without_cold_items():

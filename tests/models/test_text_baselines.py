@@ -11,7 +11,13 @@ from ur4rec import api
 from ur4rec.config import SASRecConfig, TextBaselineConfig
 from ur4rec.errors import ConfigError
 from ur4rec.models.base import UserBatch
-from ur4rec.models.text_baselines import TextToIdMap, TextZeroShot
+from ur4rec.models.text_baselines import (
+    TextToIdMap,
+    TextZeroShot,
+    loo_errors,
+    loo_ridge_strength,
+    ridge_map,
+)
 from ur4rec.text import encode
 
 from ..conftest import synthetic_interactions
@@ -49,6 +55,60 @@ def test_text_to_id_maps_untrained_items_and_keeps_trained_ones():
     torch.testing.assert_close(mapped[[1, 2, 30]], truth[[1, 2, 30]])
 
 
+def _refit_loo_error(inputs, targets, strength):
+    """Leave-one-out the slow way: one refit per held-out row."""
+    errors = []
+    for row in range(len(inputs)):
+        keep = torch.arange(len(inputs)) != row
+        weights = ridge_map(inputs[keep], targets[keep], strength)
+        predicted = torch.cat([inputs[row], torch.ones(1, dtype=inputs.dtype)]) @ weights
+        errors.append(float((targets[row] - predicted).square().sum()))
+    return float(np.mean(errors))
+
+
+def test_closed_form_leave_one_out_equals_refitting_without_each_row():
+    rng = np.random.default_rng(1)
+    inputs = torch.as_tensor(rng.normal(size=(25, 6)))
+    targets = torch.as_tensor(inputs.numpy() @ rng.normal(size=(6, 3)) + rng.normal(size=(25, 3)))
+    strengths = (0.01, 1.0, 30.0)
+    expected = [_refit_loo_error(inputs, targets, strength) for strength in strengths]
+    np.testing.assert_allclose(loo_errors(inputs, targets, strengths), expected, rtol=1e-8)
+
+
+def test_loo_strength_is_small_for_clean_targets_and_large_for_pure_noise():
+    rng = np.random.default_rng(2)
+    inputs = torch.as_tensor(rng.normal(size=(60, 10)))
+    clean = inputs @ torch.as_tensor(rng.normal(size=(10, 4)))
+    noise = torch.as_tensor(rng.normal(size=(60, 4)))
+    assert loo_ridge_strength(inputs, clean) == 0.01  # nothing to shrink away
+    assert loo_ridge_strength(inputs, noise) >= 100.0  # nothing to learn: shrink to the mean
+
+
+def test_text_to_id_chooses_its_ridge_by_leave_one_out_and_reports_it():
+    rng = np.random.default_rng(3)
+    num_items, dim = 40, 4
+    text = rng.normal(size=(num_items + 1, 5))
+    counts = np.ones(num_items + 1, dtype=int)
+    counts[[3, 7]] = 0
+    model = TextToIdMap(num_items, SASRecConfig(hidden_dim=dim, max_seq_len=5),
+                        TextBaselineConfig(), text, counts)
+    warm = torch.as_tensor(counts > 0)
+    warm[0] = False
+    rows = model.encoder.item_emb.weight.detach().double()[warm]
+    summary = model.fit_summary()
+    assert summary["ridge"] == loo_ridge_strength(torch.as_tensor(text)[warm], rows)
+    assert "leave-one-out" in summary["ridge_rule"]
+    fixed = TextToIdMap(num_items, SASRecConfig(hidden_dim=dim, max_seq_len=5),
+                        TextBaselineConfig(ridge=2.5), text, counts)
+    assert fixed.fit_summary() == {"ridge": 2.5, "ridge_rule": "text_baselines.ridge"}
+
+
+def test_ridge_setting_rejects_anything_but_a_positive_number_or_loo():
+    for bad in (0.0, -1.0, "auto"):
+        with pytest.raises(ValueError):
+            TextBaselineConfig(ridge=bad)
+
+
 def _tiny_config(tmp_path, model, **extra):
     log = tmp_path / "log.csv"
     if not log.exists():
@@ -81,3 +141,4 @@ def test_text_baselines_run_through_train_and_evaluate(tmp_path, monkeypatch):
     trained = api.train(sasrec, tmp_path / "sasrec_again", progress=False)
     # every tiny item has training interactions: the map changes nothing, SASRec's scores stay
     assert mapped["test"] == trained["test"]
+    assert mapped["fit"]["ridge"] > 0 and "leave-one-out" in mapped["fit"]["ridge_rule"]

@@ -3,7 +3,9 @@
 For ablations and for the seed's plan A vs plan B: only what differs is shown, so the table
 says what was changed and what it did. A second table shows the test NDCG@10 of each slice
 (``results.json["slices"]``, :mod:`ur4rec.evaluation.slices`) per protocol, the slice's user
-count and the thresholds; runs written before slices existed show a dash there.
+count and the thresholds; runs written before slices existed show a dash there. When a run has
+cold items (``data.cold_items``), a third table shows ``results.json["cold"]``: all cold items,
+and the two halves — choose between the runs on the valid half, quote the test half.
 """
 
 from __future__ import annotations
@@ -109,6 +111,37 @@ def slice_rows(runs: Sequence[RunLog]) -> dict[str, list[Any]]:
     return rows
 
 
+def _cold_value(run: RunLog, *keys: str) -> Any:
+    value: Any = (run.results or {}).get("cold")
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+# (row name, path into results.json["cold"]); rows named "cold ndcg…" are compared (bold best)
+COLD_ROWS = (
+    ("cold ndcg@10 full, all cold items", ("metrics", "full", "ndcg@10")),
+    ("cold ndcg@10 sampled, all cold items", ("metrics", "sampled", "ndcg@10")),
+    ("cold ndcg@10 full, valid half (choose here)", ("valid", "metrics", "full", "ndcg@10")),
+    ("cold ndcg@10 full, test half (quote this)", ("test", "metrics", "full", "ndcg@10")),
+    ("chance full, all cold items", ("chance", "full", "ndcg@10")),
+    ("cold users", ("users",)),
+    ("cold items", ("cold_items",)),
+)
+
+
+def cold_rows(runs: Sequence[RunLog]) -> dict[str, list[Any]]:
+    """The cold-item rows, ``{}`` when no run has cold items; ``None`` where one has none."""
+    if not any(_cold_value(run) for run in runs):
+        return {}
+    return {name: [_cold_value(run, *path) for run in runs] for name, path in COLD_ROWS}
+
+
+def _compared(name: str) -> bool:
+    """Rows whose values are metrics of the runs: 4 decimals, the best in bold."""
+    return name.startswith(("test", "cold ndcg"))
+
+
 def _cell(value: Any, best: bool, metric: bool = False) -> str:
     if value is None:
         return "—"
@@ -119,7 +152,7 @@ def _cell(value: Any, best: bool, metric: bool = False) -> str:
 
 def _best_flags(name: str, values: list[Any]) -> list[bool]:
     numbers = [v for v in values if isinstance(v, float)]
-    if not name.startswith("test") or len(numbers) < 2:
+    if not _compared(name) or len(numbers) < 2:
         return [False] * len(values)
     top = max(numbers)
     return [isinstance(v, float) and v == top for v in values]
@@ -141,16 +174,21 @@ def format_comparison(runs: Sequence[RunLog]) -> str:
     lines += ["", f"| **slices** (test {SLICE_METRIC}) | " + " | ".join(labels) + " |",
               "|---" * (len(labels) + 1) + "|"]
     lines += _rows(slice_rows(runs))
+    cold = cold_rows(runs)
+    if cold:
+        lines += ["", "| **cold items** (data.cold_items) | " + " | ".join(labels) + " |",
+                  "|---" * (len(labels) + 1) + "|"]
+        lines += _rows(cold)
     return "\n".join(lines) + "\n"
 
 
 def _rows(rows: dict[str, list[Any]]) -> list[str]:
-    """Markdown rows, the best of each ``test …`` row in bold."""
+    """Markdown rows, the best of each compared row (``test …``, ``cold ndcg…``) in bold."""
     lines = []
     for name, values in rows.items():
         flags = _best_flags(name, values)
         lines.append(f"| {name} | " + " | ".join(
-            _cell(v, b, name.startswith("test")) for v, b in zip(values, flags, strict=True))
+            _cell(v, b, _compared(name)) for v, b in zip(values, flags, strict=True))
             + " |")
     return lines
 

@@ -15,6 +15,14 @@ with at least one cold interaction:
   interacted with, drawn once without replacement by ``data.candidate_seed`` (on a stream of its
   own) — or all such cold items when fewer remain.
 
+**Selection on cold items** (``results.json["cold"]["valid"]`` / ``["test"]``): the cold items are
+split in two disjoint halves (:func:`cold_halves`, stratified by their held-out popularity), and
+the protocol above runs again within each half — each user's target is their last cold item *of
+that half*, ranked among that half's items. A choice between models made on the ``valid`` half
+says nothing about the ``test`` half's items or targets, so ``test`` is the figure a selected
+model reports. Training is unchanged: both halves are cold. The top-level figures (all cold
+items) stay for the tables.
+
 Scores come from :meth:`Recommender.score_all`; ranks and metrics from
 :mod:`ur4rec.evaluation.metrics` under ``evaluation.ties``, as on the warm protocol. Warm items
 never compete here. A model's user-level state (user texts, memory) is written from the warm
@@ -43,6 +51,11 @@ COLD_EVAL_RULE = (
     "items masked; sampled: among the target and up to num_candidates - 1 cold items the user "
     "never interacted with, drawn once by data.candidate_seed"
 )
+HALVES_RULE = (
+    "cold items ordered by their held-out interactions (most first, ties in seeded order), taken "
+    "in consecutive pairs, one of each pair to valid and the other to test by a seeded coin (an "
+    "odd last item to test); each half is evaluated by the rule above restricted to its items"
+)
 
 
 @dataclass
@@ -63,16 +76,43 @@ class ColdCases:
     skipped_users: int
 
 
+def _candidate_seed(data: PreparedData, seed: int | None) -> int:
+    settings = data.meta.get("settings", {})
+    return int(settings.get("candidate_seed", 0) if seed is None else seed) & 0xFFFFFFFFFFFFFFFF
+
+
+def cold_halves(data: PreparedData, seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(valid_items, test_items)``: disjoint, sorted item indices covering ``data.cold_items``
+    (:data:`HALVES_RULE`; deterministic in the prepared data)."""
+    cold_items = np.sort(np.asarray(data.cold_items, dtype=np.int64))
+    rng = np.random.default_rng([_candidate_seed(data, seed), COLD_STREAM, 2])
+    held_out = np.bincount(data.cold_interactions["item_idx"].to_numpy(dtype=np.int64),
+                           minlength=data.num_items + 1)[cold_items]
+    order = cold_items[np.lexsort((rng.permutation(len(cold_items)), -held_out))]
+    pairs = len(order) // 2
+    to_valid = rng.integers(2, size=pairs)
+    valid = order[0:2 * pairs:2] * to_valid + order[1:2 * pairs:2] * (1 - to_valid)
+    test = np.setdiff1d(cold_items, valid, assume_unique=True)
+    return np.sort(valid), test
+
+
 def cold_cases(data: PreparedData, num_candidates: int | None = None,
-               seed: int | None = None) -> ColdCases:
-    """Build the cases (deterministic in the prepared data; module docstring for the rules)."""
+               seed: int | None = None, items: np.ndarray | None = None) -> ColdCases:
+    """Build the cases (deterministic in the prepared data; module docstring for the rules).
+
+    ``items``: restrict the protocol to these cold items (a half of :func:`cold_halves`): only
+    their interactions give targets and only they compete. Default: all cold items.
+    """
     settings = data.meta.get("settings", {})
     num_candidates = num_candidates or int(settings.get("num_candidates",
                                                         data.test_candidates.shape[1]))
-    seed = int(settings.get("candidate_seed", 0) if seed is None else seed)
-    rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, COLD_STREAM, 1])
-    cold_items = np.asarray(data.cold_items, dtype=np.int64)
+    rng = np.random.default_rng([_candidate_seed(data, seed), COLD_STREAM, 1])
     frame = data.cold_interactions
+    if items is None:
+        cold_items = np.asarray(data.cold_items, dtype=np.int64)
+    else:
+        cold_items = np.sort(np.asarray(items, dtype=np.int64))
+        frame = frame[np.isin(frame["item_idx"].to_numpy(dtype=np.int64), cold_items)]
     users_col = frame["user_idx"].to_numpy(dtype=np.int64)
     items_col = frame["item_idx"].to_numpy(dtype=np.int64)
     stamps_col = frame["timestamp"].to_numpy(dtype=np.int64)
@@ -169,7 +209,12 @@ def evaluate_cold(model: Recommender, data: PreparedData, config: EvaluationConf
 def cold_results(model: Recommender, data: PreparedData, config: EvaluationConfig,
                  device: torch.device | str = "cpu") -> dict[str, Any]:
     """``{"cold": evaluate_cold(...)}`` on data with cold items, else ``{}`` — for
-    ``results.update(...)`` in :mod:`ur4rec.api`."""
+    ``results.update(...)`` in :mod:`ur4rec.api`; ``"valid"`` and ``"test"`` inside it are the
+    same protocol on each half of :func:`cold_halves` (module docstring)."""
     if not len(data.cold_items):
         return {}
-    return {"cold": evaluate_cold(model, data, config, device)}
+    cold = evaluate_cold(model, data, config, device)
+    for name, items in zip(("valid", "test"), cold_halves(data), strict=True):
+        cold[name] = evaluate_cold(model, data, config, device, cold_cases(data, items=items))
+    cold["halves_rule"] = HALVES_RULE
+    return {"cold": cold}

@@ -7,10 +7,14 @@
 - ``text_to_id``: a trained SASRec (``training.init_from``) whose items without any training
   interaction get an embedding mapped from their text: a ridge regression from the frozen text
   vectors to the SASRec item embeddings, fitted on the items that were trained. It is the
-  linear way to place a new item where its id would be.
+  linear way to place a new item where its id would be. Its strength is chosen, by default, by
+  the exact leave-one-out error over the trained items (:func:`loo_ridge_strength`) — from the
+  training data alone, as a floor other models must clear should be tuned.
 """
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import torch
@@ -19,6 +23,11 @@ import torch.nn.functional as F
 from ur4rec.config import SASRecConfig, TextBaselineConfig
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.sasrec import SASRec
+
+log = logging.getLogger(__name__)
+
+RIDGE_GRID = tuple(float(v) for v in np.logspace(-2, 3, 21))
+"""strengths ``text_baselines.ridge: loo`` chooses from: 0.01 … 1000, four per decade"""
 
 
 class TextZeroShot(Recommender):
@@ -45,11 +54,42 @@ class TextZeroShot(Recommender):
         return scores
 
 
+def _with_bias(inputs: torch.Tensor) -> torch.Tensor:
+    return torch.cat([inputs, torch.ones(len(inputs), 1, dtype=inputs.dtype)], dim=1)
+
+
 def ridge_map(inputs: torch.Tensor, targets: torch.Tensor, strength: float) -> torch.Tensor:
     """``[E + 1, D]`` weights (last row: bias) minimising ‖[X 1]W − Y‖² + strength‖W‖²."""
-    design = torch.cat([inputs, torch.ones(len(inputs), 1, dtype=inputs.dtype)], dim=1)
+    design = _with_bias(inputs)
     gram = design.T @ design + strength * torch.eye(design.shape[1], dtype=inputs.dtype)
     return torch.linalg.solve(gram, design.T @ targets)
+
+
+def loo_errors(inputs: torch.Tensor, targets: torch.Tensor, strengths: tuple[float, ...]
+               ) -> list[float]:
+    """Mean squared leave-one-out error of :func:`ridge_map` per strength, in closed form.
+
+    ``inputs`` ``[n, E]``, ``targets`` ``[n, D]``. With ``[X 1] = U S Vᵀ`` the fit is
+    ``Ŷ = U diag(s²/(s²+λ)) UᵀY`` and the hat diagonal ``h = Σ_k U²·s²/(s²+λ)``; the residual of
+    row i fitted without row i is ``(y_i − ŷ_i) / (1 − h_i)`` — no refit per row.
+    """
+    left, singular, _ = torch.linalg.svd(_with_bias(inputs), full_matrices=False)
+    projected = left.T @ targets
+    errors = []
+    for strength in strengths:
+        shrink = singular.square() / (singular.square() + strength)
+        fitted = left @ (shrink.unsqueeze(1) * projected)
+        leverage = (left.square() * shrink).sum(dim=1)
+        residual = (targets - fitted) / (1 - leverage).clamp_min(1e-12).unsqueeze(1)
+        errors.append(float(residual.square().sum(dim=1).mean()))
+    return errors
+
+
+def loo_ridge_strength(inputs: torch.Tensor, targets: torch.Tensor,
+                       strengths: tuple[float, ...] = RIDGE_GRID) -> float:
+    """The strength of ``strengths`` with the least leave-one-out error (the first on ties)."""
+    errors = loo_errors(inputs, targets, strengths)
+    return strengths[int(np.argmin(errors))]
 
 
 class TextToIdMap(SASRec):
@@ -61,7 +101,8 @@ class TextToIdMap(SASRec):
     def __init__(self, num_items: int, sasrec: SASRecConfig, config: TextBaselineConfig,
                  item_text: np.ndarray, train_item_counts: np.ndarray) -> None:
         super().__init__(num_items, sasrec)
-        self.strength = config.ridge
+        self.ridge = config.ridge
+        self.strength: float | None = None if config.ridge == "loo" else float(config.ridge)
         self.register_buffer("text", torch.as_tensor(item_text, dtype=torch.float64),
                              persistent=False)
         untrained = torch.as_tensor(np.asarray(train_item_counts) == 0)
@@ -72,6 +113,13 @@ class TextToIdMap(SASRec):
     def load_state_dict(self, *args, **kwargs):  # new weights: the map is fitted again
         self._mapped = None
         return super().load_state_dict(*args, **kwargs)
+
+    def fit_summary(self) -> dict[str, object]:
+        """``results.json["fit"]``: the ridge strength used and how it was chosen."""
+        self.item_embeddings  # noqa: B018 — fits the map if it is not fitted yet
+        rule = ("least leave-one-out error over the trained items, grid 0.01-1000"
+                if self.ridge == "loo" else "text_baselines.ridge")
+        return {"ridge": self.strength, "ridge_rule": rule}
 
     @property
     def item_embeddings(self) -> torch.Tensor:
@@ -85,10 +133,14 @@ class TextToIdMap(SASRec):
         trained_rows = self.encoder.item_emb.weight.detach()
         warm = ~self.untrained
         warm[0] = False
-        weights = ridge_map(self.text[warm], trained_rows[warm].double(), self.strength)
+        inputs, targets = self.text[warm], trained_rows[warm].double()
+        strength = self.strength
+        if self.ridge == "loo":
+            strength = self.strength = loo_ridge_strength(inputs, targets)
+            log.info("text→id map: ridge strength %g (least leave-one-out error over %d trained "
+                     "items)", strength, len(inputs))
+        weights = ridge_map(inputs, targets, strength)
         out = trained_rows.clone()
         if self.untrained.any():
-            cold = self.text[self.untrained]
-            design = torch.cat([cold, torch.ones(len(cold), 1, dtype=cold.dtype)], dim=1)
-            out[self.untrained] = (design @ weights).to(out.dtype)
+            out[self.untrained] = (_with_bias(self.text[self.untrained]) @ weights).to(out.dtype)
         return out
