@@ -74,9 +74,9 @@ def run_seed(config: Path, seed: int, out: Path, overrides: dict[str, Any],
             row[f"cold {protocol} ndcg@10"] = results["cold"]["metrics"][protocol]["ndcg@10"]
         row["cold chance full ndcg@10"] = results["cold"]["chance"]["full"]["ndcg@10"]
         for half in ("valid", "test"):  # disjoint halves of the cold items: select on valid
-            if half in results["cold"]:
-                row[f"cold {half} full ndcg@10"] = \
-                    results["cold"][half]["metrics"]["full"]["ndcg@10"]
+            full = results["cold"].get(half, {}).get("metrics", {}).get("full")
+            if full:  # a half with no case has no metrics
+                row[f"cold {half} full ndcg@10"] = full["ndcg@10"]
     fusion = results.get("fusion_selection")
     if fusion:
         row["sasrec share"] = fusion["sasrec_weight"]

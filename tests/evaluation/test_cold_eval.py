@@ -170,6 +170,15 @@ def test_a_half_has_only_its_own_targets_and_competitors(data):
     assert "halves_rule" in results["plain"]
 
 
+def test_a_single_cold_item_goes_to_the_test_half_and_the_valid_half_is_empty():
+    data = cold_prepared(synthetic_interactions(20, 60, 14), cold_items=0.01)
+    valid, test = cold_halves(data)
+    assert len(valid) == 0 and test.tolist() == data.cold_items.tolist()
+    cold = cold_results(RandomRecommender(data.num_items), data, EvaluationConfig())["cold"]
+    assert cold["valid"]["users"] == 0 and cold["valid"]["metrics"] == {}
+    assert cold["test"]["users"] == cold["users"] > 0
+
+
 def test_no_cold_section_without_cold_items():
     warm = make_prepared(synthetic_interactions())
     assert cold_results(RandomRecommender(warm.num_items), warm, EvaluationConfig()) == {}
