@@ -32,7 +32,12 @@ from ur4rec.evaluation.slices import results_slices
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.factory import build_model, count_parameters
 from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
-from ur4rec.training.trainer import Trainer, resolve_device, seed_everything
+from ur4rec.training.trainer import (
+    Trainer,
+    deterministic_kernels,
+    resolve_device,
+    seed_everything,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +111,16 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     """
     started = time.perf_counter()
     config = _as_config(config, overrides)
-    run_dir = Path(output_dir)
+    with deterministic_kernels(config.training.deterministic):
+        return _train(config, Path(output_dir), started, resume=resume, data_dir=data_dir,
+                      llm_data_dir=llm_data_dir, progress=progress, tensorboard=tensorboard,
+                      distributed=distributed, callbacks=callbacks)
+
+
+def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool,
+           data_dir: str | Path | None, llm_data_dir: str | Path | None, progress: bool,
+           tensorboard: bool, distributed: Any, callbacks: list[Any] | None) -> dict[str, Any]:
+    """The body of :func:`train`, under the run's kernel setting."""
     is_main = distributed is None or distributed.is_main
     if resume:
         _check_resumable(run_dir, config)

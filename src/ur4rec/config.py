@@ -254,6 +254,9 @@ class TrainingConfig(_Section):
     # a non-finite loss or gradient norm in an epoch: "fail" ends the run with an error (exit 2)
     # after restoring the stage's last finite best; "stop_stage" ends only that stage and goes on
     on_divergence: Literal["fail", "stop_stage"] = "fail"
+    # deterministic kernels (torch.use_deterministic_algorithms, warn-only): on CPU the backward
+    # of tensor indexing otherwise sums in thread order, so two runs of one seed could differ
+    deterministic: bool = True
 
     @field_validator("adam_betas")
     @classmethod
