@@ -484,13 +484,21 @@ def recommend(run: LoadedRun | str | Path, user: Any, k: int = 10,
 
 
 def format_results_table(results: dict[str, Any]) -> str:
-    """A markdown table of the test metrics on both protocols."""
+    """A markdown table of the test metrics on both protocols, and of the cold items when the
+    data has them (all cold items, then each half: choose on valid, quote test)."""
     keys = ["hit@5", "hit@10", "hit@20", "ndcg@5", "ndcg@10", "ndcg@20", "mrr", "avg_rank"]
     lines = ["| protocol | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for protocol in ("sampled", "full"):
-        metrics = results["test"][protocol]
-        lines.append(f"| test {protocol} | " + " | ".join(
-            f"{metrics[k]:.1f}" if k == "avg_rank" else f"{metrics[k]:.4f}" for k in keys) + " |")
+    rows = [(f"test {protocol}", results["test"][protocol]) for protocol in ("sampled", "full")]
+    cold = results.get("cold", {})
+    rows += [(f"cold {protocol}", cold.get("metrics", {}).get(protocol))
+             for protocol in ("sampled", "full")]
+    rows += [(f"cold full, {half} half", cold.get(half, {}).get("metrics", {}).get("full"))
+             for half in ("valid", "test")]
+    for name, metrics in rows:
+        if metrics:  # a cold row only where the data has cold cases
+            lines.append(f"| {name} | " + " | ".join(
+                f"{metrics[k]:.1f}" if k == "avg_rank" else f"{metrics[k]:.4f}" for k in keys)
+                + " |")
     dataset = results.get("dataset", {})
     header = (f"{results.get('model', '?')} on {dataset.get('name', '?')} "
               f"({dataset.get('users')} users, {dataset.get('items')} items)")
