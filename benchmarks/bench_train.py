@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from summarize import cold_half_figures  # benchmarks/, beside this script
 
 from ur4rec import api
 
@@ -73,10 +74,7 @@ def run_seed(config: Path, seed: int, out: Path, overrides: dict[str, Any],
         for protocol in ("sampled", "full"):
             row[f"cold {protocol} ndcg@10"] = results["cold"]["metrics"][protocol]["ndcg@10"]
         row["cold chance full ndcg@10"] = results["cold"]["chance"]["full"]["ndcg@10"]
-        for half in ("valid", "test"):  # disjoint halves of the cold items: select on valid
-            full = results["cold"].get(half, {}).get("metrics", {}).get("full")
-            if full:  # a half with no case has no metrics
-                row[f"cold {half} full ndcg@10"] = full["ndcg@10"]
+        row.update(cold_half_figures(results))  # disjoint halves: select on valid
     fusion = results.get("fusion_selection")
     if fusion:
         row["sasrec share"] = fusion["sasrec_weight"]

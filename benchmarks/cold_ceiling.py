@@ -23,7 +23,6 @@ import argparse
 import statistics
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ur4rec import api
@@ -58,9 +57,7 @@ def ceilings(run_dir: Path) -> dict[str, float]:
     if not len(run.data.cold_items):
         raise SystemExit(f"{run_dir}: its data has no cold items (data.cold_items is 0)")
     cases = cold_cases(run.data)
-    counts = np.bincount(run.data.cold_interactions["item_idx"].to_numpy(),
-                         minlength=run.data.num_items + 1)
-    prior = torch.log1p(torch.as_tensor(counts, dtype=torch.float32))
+    prior = torch.log1p(torch.as_tensor(run.data.cold_item_counts, dtype=torch.float32))
 
     def ndcg(model: Recommender) -> tuple[float, float]:
         metrics = evaluate_cold(model, run.data, run.config.evaluation, "cpu", cases)["metrics"]

@@ -37,6 +37,17 @@ def cell(values: list[float]) -> str:
     return f"{statistics.mean(values):.4f} ± {statistics.stdev(values):.4f}"
 
 
+def cold_half_figures(results: dict) -> dict[str, float]:
+    """``{"cold valid full ndcg@10": …, "cold test full ndcg@10": …}`` from a ``results.json``:
+    the cold items' two halves (select on valid); a half with no case has no figure."""
+    figures = {}
+    for half in ("valid", "test"):
+        full = results.get("cold", {}).get(half, {}).get("metrics", {}).get("full")
+        if full:
+            figures[f"cold {half} full ndcg@10"] = full["ndcg@10"]
+    return figures
+
+
 def with_results(folder: Path, row: dict) -> dict:
     """Add what the seed's ``results.json`` holds beyond ``bench.json``: the validation figures of
     a fused run (the retriever alone, SASRec share 0, and the chosen fusion) and the cold-item
@@ -49,11 +60,7 @@ def with_results(folder: Path, row: dict) -> dict:
     if selection:
         row = {**row, "retriever valid": selection["valid"]["0.00"],
                "fused valid": max(selection["valid"].values())}
-    for half in ("valid", "test"):
-        metrics = results.get("cold", {}).get(half, {}).get("metrics")
-        if metrics:
-            row = {**row, f"cold {half} full ndcg@10": metrics["full"]["ndcg@10"]}
-    return row
+    return {**row, **cold_half_figures(results)}
 
 
 def main() -> None:

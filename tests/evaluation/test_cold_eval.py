@@ -127,6 +127,7 @@ def test_cold_halves_split_the_cold_items_disjointly_and_by_popularity(data):
     np.testing.assert_array_equal(np.sort(np.concatenate([valid, test])), data.cold_items)
     assert len(valid) == len(test) == 20  # 40 cold items, one of each popularity pair
     held_out = np.bincount(data.cold_interactions["item_idx"], minlength=data.num_items + 1)
+    np.testing.assert_array_equal(data.cold_item_counts, held_out)
     order = np.argsort(-held_out[data.cold_items], kind="stable")
     top_pair = set(data.cold_items[order[:2]].tolist())
     assert len(top_pair & set(valid.tolist())) == 1  # the two most watched go one to each half

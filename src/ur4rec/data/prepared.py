@@ -171,6 +171,13 @@ class PreparedData:
         items = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         return np.bincount(items, minlength=self.num_items + 1).astype(np.int64)
 
+    @property
+    def cold_item_counts(self) -> np.ndarray:
+        """Held-out interactions per item index (``cold_interactions``; 0 for warm items and
+        padding). Not cached: ``cold_interactions`` is a plain field."""
+        items = self.cold_interactions["item_idx"].to_numpy(dtype=np.int64)
+        return np.bincount(items, minlength=self.num_items + 1).astype(np.int64)
+
     @cached_property
     def user_ids(self) -> np.ndarray:
         return self.users["user"].to_numpy()

@@ -86,8 +86,7 @@ def cold_halves(data: PreparedData, seed: int | None = None) -> tuple[np.ndarray
     (:data:`HALVES_RULE`; deterministic in the prepared data)."""
     cold_items = np.sort(np.asarray(data.cold_items, dtype=np.int64))
     rng = np.random.default_rng([_candidate_seed(data, seed), COLD_STREAM, 2])
-    held_out = np.bincount(data.cold_interactions["item_idx"].to_numpy(dtype=np.int64),
-                           minlength=data.num_items + 1)[cold_items]
+    held_out = data.cold_item_counts[cold_items]
     order = cold_items[np.lexsort((rng.permutation(len(cold_items)), -held_out))]
     pairs = len(order) // 2
     to_valid = rng.integers(2, size=pairs)

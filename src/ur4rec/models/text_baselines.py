@@ -117,8 +117,9 @@ class TextToIdMap(SASRec):
     def fit_summary(self) -> dict[str, object]:
         """``results.json["fit"]``: the ridge strength used and how it was chosen."""
         self.item_embeddings  # noqa: B018 — fits the map if it is not fitted yet
-        rule = ("least leave-one-out error over the trained items, grid 0.01-1000"
-                if self.ridge == "loo" else "text_baselines.ridge")
+        rule = ("least leave-one-out error over the trained items, grid "
+                f"{RIDGE_GRID[0]:g}-{RIDGE_GRID[-1]:g}" if self.ridge == "loo"
+                else "text_baselines.ridge")
         return {"ridge": self.strength, "ridge_rule": rule}
 
     @property

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.utils.deterministic
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -71,21 +72,19 @@ def deterministic_kernels(enabled: bool) -> Iterator[None]:
     epoch. The deterministic kernels cost nothing measurable here (docs/backbone.md). Warn-only:
     an op with no deterministic kernel (some CUDA ones) warns instead of stopping the run.
     """
-    import torch.utils.deterministic as settings
-
     before = torch.are_deterministic_algorithms_enabled()
     before_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    before_fill = settings.fill_uninitialized_memory
+    before_fill = torch.utils.deterministic.fill_uninitialized_memory
     if enabled:
         torch.use_deterministic_algorithms(True, warn_only=True)
         # filling every torch.empty with NaN is for finding reads of uninitialised memory; it
         # changes no result of ours and cost ~10 % of a SASRec epoch
-        settings.fill_uninitialized_memory = False
+        torch.utils.deterministic.fill_uninitialized_memory = False
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=before_warn_only)
-        settings.fill_uninitialized_memory = before_fill
+        torch.utils.deterministic.fill_uninitialized_memory = before_fill
 
 
 @dataclass
