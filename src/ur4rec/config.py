@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -313,7 +313,20 @@ class TextBaselineConfig(_Section):
     history_len: int = Field(default=50, ge=1)  # zero-shot: the user = mean of these items' texts
     # text→id map: L2 strength of the ridge fit, or "loo": the strength of RIDGE_GRID with the
     # least leave-one-out error over the trained items (closed form; training data only)
-    ridge: Annotated[float, Field(gt=0.0)] | Literal["loo"] = "loo"
+    ridge: float | Literal["loo"] = "loo"
+
+    @field_validator("ridge", mode="before")
+    @classmethod
+    def _ridge_number_or_loo(cls, value: Any) -> float | str:
+        if value == "loo":
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(value, bool) or not number > 0:  # NaN fails too
+            raise ValueError("expected a number > 0 or 'loo'")
+        return number
 
 
 ModelName = Literal["random", "pop", "sasrec", "retriever", "ur4rec", "text_zero_shot",

@@ -104,9 +104,10 @@ def test_text_to_id_chooses_its_ridge_by_leave_one_out_and_reports_it():
 
 
 def test_ridge_setting_rejects_anything_but_a_positive_number_or_loo():
-    for bad in (0.0, -1.0, "auto"):
-        with pytest.raises(ValueError):
+    for bad in (0.0, -1.0, "auto", float("nan"), True):
+        with pytest.raises(ValueError, match="a number > 0 or 'loo'"):
             TextBaselineConfig(ridge=bad)
+    assert TextBaselineConfig(ridge="2.5").ridge == 2.5  # a number from --set KEY=VALUE
 
 
 def _tiny_config(tmp_path, model, **extra):
