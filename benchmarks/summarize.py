@@ -1,6 +1,10 @@
 """One markdown table from several ``bench_train.py`` output folders (mean ± std over seeds).
 
     python benchmarks/summarize.py runs/bench/sasrec_ml100k runs/bench/abl_no_text ...
+    python benchmarks/summarize.py --pool map runs/cold/map runs/coldsets/map_c7 ...  # one row
+
+``--pool LABEL`` puts every seed of every folder in one row (e.g. one model on several cold
+item sets: with as many seeds per set, its mean is the mean of the sets' means).
 
 Columns: the test figures every comparison here needs — overall (both protocols), the long-tail
 slice, the cold items when the data has them (all of them, and each half: select on the valid
@@ -66,10 +70,13 @@ def with_results(folder: Path, row: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
+    parser.add_argument("--pool", metavar="LABEL", help="one row LABEL over all the folders")
     args = parser.parse_args()
     rows = {folder.name: [with_results(folder, row)
                           for row in json.loads((folder / "bench.json").read_text())]
             for folder in args.folders}
+    if args.pool:
+        rows = {args.pool: [row for runs in rows.values() for row in runs]}
     shown = [(key, title) for key, title in COLUMNS
              if any(key in seed for runs in rows.values() for seed in runs)]
     print("| run (seeds) | " + " | ".join(title for _, title in shown) + " |")

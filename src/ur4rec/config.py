@@ -198,6 +198,10 @@ class TextsConfig(_Section):
     # still come from `backend` (item texts describe the film only: they cannot leak)
     item_dir: Path | None = None
     ignore_unknown_item_ids: bool = False
+    # item texts quote training statistics (viewer counts, mean rating, "also liked" films);
+    # false: title, genres, era and knowledge-graph facts only, so a trained item is described
+    # like a new one (better for new items: docs/text-value.md). Template and LLM prompts alike
+    item_statistics: bool = True
     encoder_model: str = "all-MiniLM-L6-v2"
     embedding_dim: int = Field(default=384, ge=1)
     encode_batch_size: int = Field(default=128, ge=1)

@@ -50,9 +50,10 @@ def consistent_kg(items: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
 
 
 def build(interactions: pd.DataFrame, items: pd.DataFrame, kg: pd.DataFrame | None = None,
-          users: pd.DataFrame | None = None, num_candidates: int = 5) -> PreparedData:
+          users: pd.DataFrame | None = None, num_candidates: int = 5,
+          cold_items: float = 0.0) -> PreparedData:
     config = DataConfig(dataset="films", path=Path("films.csv"),
-                        num_candidates=num_candidates)
+                        num_candidates=num_candidates, cold_items=cold_items)
     raw = RawDataset(name="films", interactions=interactions, items=items, source="films")
     if kg is not None:
         raw.kg = kg

@@ -78,3 +78,18 @@ def test_texts_cached_with_scipy_are_not_read_without_it(films, no_scipy, tmp_pa
     assert first.info["origin"] == "generated" and second.info["origin"] == "generated"
     assert second.info["dir"] != first.info["dir"]
     assert second.info["prompt_version"] == f"{TEMPLATE_VERSION}-noneighbours"
+
+
+def test_texts_without_item_statistics_have_their_own_version_and_folder(films, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("UR4REC_CACHE_DIR", str(tmp_path / "cache"))
+    bare = TextsConfig(item_statistics=False)
+    model, version = backend_identity("template", bare)
+    assert version == f"{TEMPLATE_VERSION}-noitemstats"
+    assert default_texts_dir(films, "template", model, version) != default_texts_dir(
+        films, "template", *backend_identity("template", TextsConfig()))
+    llm = backend_identity("openai", TextsConfig(openai_model="m", item_statistics=False))
+    assert llm[1] == backend_identity("openai", TextsConfig(openai_model="m"))[1] + "-noitemstats"
+    written = generate_texts(films, "template", bare, tmp_path / "out")
+    assert written.provenance["prompt_version"] == version
+    assert not any("viewers" in text or "also liked" in text for text in written.items.values())

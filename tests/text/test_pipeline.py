@@ -178,6 +178,23 @@ def test_item_texts_imported_alone_while_user_texts_stay_generated(films, tmp_pa
     assert plain.user_texts == run.user_texts and plain.item_texts[1] != run.item_texts[1]
 
 
+def test_item_statistics_off_reaches_generated_and_fallback_item_texts(films, tmp_path):
+    """texts.item_statistics: false for a run: neither the generated item texts nor the
+    template's stand-ins for items an imported file lacks quote a training statistic."""
+    run = texts_for_run(config(item_statistics=False), films, tmp_path / "run", None)
+    assert run.info["prompt_version"] == "template-v1-noitemstats"
+    items_dir = tmp_path / "llm_items"
+    items_dir.mkdir()
+    (items_dir / ITEM_FILE).write_text(json.dumps({"1": "A film about a lighthouse keeper."}))
+    imported = texts_for_run(config(item_dir=items_dir, item_statistics=False), films,
+                             tmp_path / "imported", None)
+    for texts in (run.item_texts, imported.item_texts):
+        assert not any("viewers" in t or "also liked" in t or "Nobody" in t for t in texts)
+    assert imported.item_texts[2] == run.item_texts[2]  # the stand-in: the same bare text
+    with_statistics = texts_for_run(config(), films, tmp_path / "plain", None)
+    assert any("viewers" in t for t in with_statistics.item_texts)
+
+
 def test_imported_item_texts_for_unknown_ids_are_refused_in_one_line(films, tmp_path):
     from ur4rec.errors import DataError
 

@@ -48,3 +48,13 @@ def test_requests_are_filled_from_training_history_and_item_facts(films):
     assert "Genres: comedy, horror" in item.prompt
     assert "shares its director with Film Number 2 (1952)" in item.prompt
     assert "$" not in user.prompt + item.prompt
+
+
+def test_item_prompts_without_item_statistics_name_no_co_liked_films(films):
+    material = build_material(films)
+    with_likes = [r.prompt for r in item_requests(films, material)]
+    assert any("also liked" in prompt for prompt in with_likes)
+    bare = item_requests(films, build_material(films, item_statistics=False),
+                         item_statistics=False)
+    assert not any("also liked" in r.prompt for r in bare)
+    assert all(r.prompt.splitlines()[0] in w for r, w in zip(bare, with_likes, strict=True))

@@ -124,3 +124,38 @@ def test_catalog_statistics_use_training_interactions_only(planted):
     assert (material.catalog.train_counts[planted_rows.to_numpy()] == 0).all()
     frame = pd.Series(material.catalog.co_liked).explode().dropna()
     assert not set(frame.astype(int)) & set(planted_rows)
+
+
+STATISTIC_WORDS = ("viewer", "of 5 stars", "also liked", "Nobody has rated")
+
+
+def test_without_item_statistics_items_are_described_from_the_catalogue_alone(films):
+    _, full = template_texts(films)
+    _, bare = template_texts(films, item_statistics=False)
+    assert any("also liked" in text for text in full)  # the films do have co-likes
+    for item in range(1, films.num_items + 1):
+        assert not any(word in bare[item] for word in STATISTIC_WORDS), bare[item]
+        assert full[item].startswith(bare[item].split(". ")[0])  # the identity sentence stays
+    assert "shares its director with Film Number 2 (1952)" in bare[1]  # graph facts stay
+    assert "It won 1 award." in bare[6]
+
+
+def test_without_item_statistics_a_cold_item_reads_as_it_would_if_trained():
+    """The cold-item protocol takes every interaction with some items away: the texts of those
+    items (all of them, and nothing else) must read as they do with the items trained."""
+    items = film_items(40)
+    interactions = synthetic_interactions(num_users=30, num_items=40, length=14)
+    trained = build(interactions, items, consistent_kg(items))
+    cold = build(interactions, items, consistent_kg(items), cold_items=0.2)
+    assert len(cold.cold_items) == 8
+    for statistics in (True, False):
+        _, with_trained = template_texts(trained, item_statistics=statistics)
+        _, with_cold = template_texts(cold, item_statistics=statistics)
+        by_id = dict(zip(trained.item_ids[1:], with_trained[1:], strict=True))
+        changed = [item for item in cold.cold_items
+                   if with_cold[item] != by_id[cold.item_ids[item]]]
+        if statistics:  # "Nobody has rated it yet" instead of its reception
+            assert len(changed) == len(cold.cold_items)
+            assert all("Nobody has rated" in with_cold[item] for item in cold.cold_items)
+        else:
+            assert changed == []

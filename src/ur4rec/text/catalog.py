@@ -50,6 +50,9 @@ class Catalog:
     knowledge: KnowledgeFacts | None
     kg_check: dict[str, Any] = field(default_factory=dict)
     global_mean_rating: float = float("nan")
+    popularity_ordered_knowledge: bool = True
+    """whether training popularity chose which films sharing a person the facts name first
+    (false for ``texts.item_statistics: false``: catalogue order, the same for a new item)"""
 
     @property
     def num_items(self) -> int:
@@ -87,8 +90,12 @@ def _article_first(text: str) -> str:
     return f"{article}{match['body']}" if article.endswith("'") else f"{article} {match['body']}"
 
 
-def build_catalog(data: PreparedData, train: pd.DataFrame) -> Catalog:
-    """Everything the item and user texts quote about items; ``train`` from the leakage boundary."""
+def build_catalog(data: PreparedData, train: pd.DataFrame,
+                  popularity_ordered_knowledge: bool = True) -> Catalog:
+    """Everything the item and user texts quote about items; ``train`` from the leakage boundary.
+
+    Without ``popularity_ordered_knowledge`` the graph facts break ties between films sharing
+    a person by catalogue order instead of training popularity (``texts.item_statistics``)."""
     n = data.num_items
     items = data.items.sort_values("item_idx")
     rows = list(zip(items["title"], items["year"], items["item"], strict=True))
@@ -106,11 +113,13 @@ def build_catalog(data: PreparedData, train: pd.DataFrame) -> Catalog:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_rating = np.where(rated_counts > 0, sums / np.maximum(rated_counts, 1), np.nan)
     check = kg_linkage_check(data.kg, genres, n)
-    knowledge = knowledge_facts(data.kg, n, counts) if check["usable"] else None
+    tie_break = counts if popularity_ordered_knowledge else np.zeros_like(counts)
+    knowledge = knowledge_facts(data.kg, n, tie_break) if check["usable"] else None
     return Catalog(titles=titles, short_titles=short_titles, years=years, genres=genres, train_counts=counts,
                    train_mean_rating=mean_rating, co_liked=co_liked_items(train, n),
                    knowledge=knowledge, kg_check=check,
-                   global_mean_rating=float(ratings[rated].mean()) if rated.any() else np.nan)
+                   global_mean_rating=float(ratings[rated].mean()) if rated.any() else np.nan,
+                   popularity_ordered_knowledge=popularity_ordered_knowledge)
 
 
 CO_LIKE_BLOCK_ENTRIES = 2**25

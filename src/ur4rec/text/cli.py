@@ -44,6 +44,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--history-items", type=int, help="training items shown per user prompt")
     gen.add_argument("--limit", type=int, help="only the first N users and N items")
     gen.add_argument("--only", choices=["users", "items"], help="only user or only item texts")
+    gen.add_argument("--no-item-statistics", action="store_true",
+                     help="item texts without training statistics (texts.item_statistics: false)")
     gen.add_argument("--user-ids", help="only these users (comma-separated original ids)")
     gen.add_argument("--item-ids", help="only these items (comma-separated original ids)")
     gen.add_argument("--force", action="store_true", help="overwrite texts of another origin")
@@ -129,7 +131,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         ("openai_concurrency", args.concurrency), ("openai_timeout_s", args.timeout),
         ("openai_max_retries", args.max_retries), ("local_model_path", args.model_path),
         ("max_new_tokens", args.max_new_tokens),
-        ("history_items_in_prompt", args.history_items)) if value is not None}
+        ("history_items_in_prompt", args.history_items),
+        ("item_statistics", False if args.no_item_statistics else None)) if value is not None}
     texts = texts.model_validate({**texts.model_dump(), **updates})
     backend = args.backend or (texts.backend if texts.backend != "import" else "template")
     users, items = _selection(args, data)
@@ -218,9 +221,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ur4rec.text.io import read_text_folder, write_text_folder
     from ur4rec.text.pipeline import fill_missing_with_template
 
-    data, _ = _load(args)
+    data, texts = _load(args)
     source = read_text_folder(args.texts, data)
-    users, items, user_fallback, item_fallback = fill_missing_with_template(source, data)
+    users, items, user_fallback, item_fallback = fill_missing_with_template(
+        source, data, texts.item_statistics)
     provenance = dict(source.provenance or {"written_by": "ur4rec", "backend": "import",
                                             "user_history": "unknown"})
     provenance.update(exported_from=str(args.texts), complete=True,
@@ -243,7 +247,8 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     data, texts = _load(args)
     source = read_text_folder(args.texts, data)
-    users, items, user_fallback, item_fallback = fill_missing_with_template(source, data)
+    users, items, user_fallback, item_fallback = fill_missing_with_template(
+        source, data, texts.item_statistics)
     vectors, report = encode_texts(users + items[1:], args.encoder or texts.encoder_model,
                                    args.batch_size or texts.encode_batch_size,
                                    progress=not args.no_progress)

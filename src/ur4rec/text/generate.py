@@ -28,7 +28,13 @@ from ur4rec.text.io import (
 )
 from ur4rec.text.llm import GenerationOutcome, LLMBackend, run_with_cache
 from ur4rec.text.prompting import item_requests, prompt_version, user_requests
-from ur4rec.text.template import TextMaterial, build_material, template_texts, template_version
+from ur4rec.text.template import (
+    TextMaterial,
+    build_material,
+    item_statistics_suffix,
+    template_texts,
+    template_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +75,13 @@ def backend_identity(backend: str, config: TextsConfig, llm: LLMBackend | None =
     """``(model, prompt version)`` that name a generation in cache keys and folder names.
 
     The version says what this environment writes: without scipy the item texts and prompts
-    lack the "also liked" neighbours, and the version ends in ``-noneighbours``.
+    lack the "also liked" neighbours, and the version ends in ``-noneighbours``; with
+    ``texts.item_statistics: false`` it ends in ``-noitemstats``.
     """
     if backend == "template":
-        return "template", template_version()
-    version = prompt_version() + neighbours_suffix()
+        return "template", template_version(config.item_statistics)
+    version = prompt_version() + neighbours_suffix() + item_statistics_suffix(
+        config.item_statistics)
     if llm is not None:
         return llm.model, version
     if backend == "openai":
@@ -117,14 +125,14 @@ def generate_texts(data: PreparedData, backend: str, config: TextsConfig, out: P
         llm = make_llm_backend(backend, config, key_env)
     model, version = backend_identity(backend, config, llm)
     check_output_folder(out, data, backend, model, version, force)
-    material = material or build_material(data)
+    material = material or build_material(data, config.item_statistics)
     user_list = list(range(data.num_users)) if users is None else users
     item_list = list(range(1, data.num_items + 1)) if items is None else items
     extra = {"selection": None if users is None and items is None else
              {"users": len(user_list), "items": len(item_list)},
              "kg": material.catalog.kg_check}
     if backend == "template":
-        user_texts, item_texts = template_texts(data, material)
+        user_texts, item_texts = template_texts(data, material, config.item_statistics)
         result = GenerationResult(out, {u: user_texts[u] for u in user_list},
                                   {i: item_texts[i] for i in item_list})
     else:
@@ -141,7 +149,7 @@ def _generate_with_llm(data: PreparedData, llm: LLMBackend, config: TextsConfig,
                        progress: bool, model: str, version: str, extra: dict[str, Any],
                        started: float) -> GenerationResult:
     requests = (user_requests(data, material, config.history_items_in_prompt, user_list)
-                + item_requests(data, material, item_list))
+                + item_requests(data, material, item_list, config.item_statistics))
     outcome = GenerationOutcome()
     cache = GenerationCache()
     try:

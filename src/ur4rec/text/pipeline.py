@@ -79,8 +79,8 @@ def texts_for_run(config: RunConfig, data: PreparedData, run_dir: Path,
     if texts_config.item_dir is not None:
         source = with_imported_items(source, texts_config, data)
         item_origin = "imported"
-    user_texts, item_texts, user_fallback, item_fallback = fill_missing_with_template(source,
-                                                                                       data)
+    user_texts, item_texts, user_fallback, item_fallback = fill_missing_with_template(
+        source, data, texts_config.item_statistics)
     vectors, report = encode_texts(user_texts + item_texts[1:], texts_config.encoder_model,
                                    texts_config.encode_batch_size)
     if report.dim != texts_config.embedding_dim:
@@ -208,10 +208,12 @@ def _previous_source(run_dir: Path, config: TextsConfig, data: PreparedData
     return None
 
 
-def fill_missing_with_template(source: TextFolder, data: PreparedData
+def fill_missing_with_template(source: TextFolder, data: PreparedData,
+                               item_statistics: bool = True
                                ) -> tuple[list[str], list[str], np.ndarray, np.ndarray]:
     """``(user_texts, item_texts [row 0 = ""], user_fallback, item_fallback)``: the source's
-    texts, and the template text (flagged, logged) wherever the source has none."""
+    texts, and the template text (flagged, logged; ``texts.item_statistics`` as configured)
+    wherever the source has none."""
     user_fallback = np.array([u not in source.users.texts for u in range(data.num_users)])
     item_fallback = np.array([i == 0 or i not in source.items.texts
                               for i in range(data.num_items + 1)])
@@ -219,7 +221,7 @@ def fill_missing_with_template(source: TextFolder, data: PreparedData
     templates_users: list[str] = []
     templates_items: list[str] = []
     if user_fallback.any() or item_fallback.any():
-        templates_users, templates_items = template_texts(data)
+        templates_users, templates_items = template_texts(data, item_statistics=item_statistics)
         log.warning("texts from %s miss %d of %d users and %d of %d items: the template text "
                     "is used for them (flagged in texts.json)", source.folder,
                     int(user_fallback.sum()), data.num_users, int(item_fallback.sum()),

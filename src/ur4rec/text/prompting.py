@@ -17,7 +17,13 @@ from string import Template
 from ur4rec.data.prepared import PreparedData
 from ur4rec.errors import UR4RecError
 from ur4rec.text.profiles import UserProfile
-from ur4rec.text.template import TextMaterial, genre_words, join_words, knowledge_sentences
+from ur4rec.text.template import (
+    TextMaterial,
+    co_liked_sentence,
+    genre_words,
+    join_words,
+    knowledge_sentences,
+)
 
 USER_PROMPT = "user_preference"
 ITEM_PROMPT = "item_description"
@@ -113,17 +119,18 @@ def _statistics(profile: UserProfile) -> str:
     return "; ".join(parts) + "."
 
 
-def item_requests(data: PreparedData, material: TextMaterial, items: list[int] | None = None
-                  ) -> list[TextRequest]:
-    """One request per item from its metadata and (trustworthy) knowledge-graph facts."""
+def item_requests(data: PreparedData, material: TextMaterial, items: list[int] | None = None,
+                  item_statistics: bool = True) -> list[TextRequest]:
+    """One request per item from its metadata and (trustworthy) knowledge-graph facts, and
+    with ``item_statistics`` the training co-likes ("also liked")."""
     template = load_prompt(ITEM_PROMPT)
     catalog = material.catalog
     out = []
     for item in items if items is not None else range(1, data.num_items + 1):
         facts = knowledge_sentences(item, catalog)
-        liked_with = [catalog.short_titles[i] for i in catalog.co_liked[item]]
-        if liked_with:
-            facts.append(f"Viewers who liked it also liked {join_words(liked_with)}.")
+        liked = co_liked_sentence(item, catalog) if item_statistics else ""
+        if liked:
+            facts.append(liked)
         system, prompt = _fill(template, title=catalog.titles[item],
                                genres=", ".join(genre_words(catalog.genres[item])) or "unknown",
                                facts=" ".join(facts) or "none")

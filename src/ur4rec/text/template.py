@@ -21,6 +21,8 @@ from ur4rec.text.history import training_interactions
 from ur4rec.text.profiles import UserProfile, build_profiles
 
 TEMPLATE_VERSION = "template-v1"
+NO_ITEM_STATISTICS_SUFFIX = "-noitemstats"
+"""ends a template or prompt version whose item texts quote no training statistic"""
 
 _GENRE_WORDS = {"Sci-Fi": "science-fiction", "Film-Noir": "film-noir", "Children's": "children's"}
 _GENDER_WORDS = {"M": "man", "F": "woman"}
@@ -28,14 +30,18 @@ _GENDER_ADJECTIVES = {"M": "male ", "F": "female "}
 _SHARED_SHOWN = {"actor": 3}
 
 
-def template_version() -> str:
+def template_version(item_statistics: bool = True) -> str:
     """The version that names the template texts written here, in cache keys and folders.
 
     :data:`TEMPLATE_VERSION`, plus ``-noneighbours`` where scipy is missing and the "also
-    liked" sentences cannot be written: two environments that write different texts never
-    share a cache entry.
+    liked" sentences cannot be written, plus :data:`NO_ITEM_STATISTICS_SUFFIX` without item
+    statistics: two settings that write different texts never share a cache entry.
     """
-    return TEMPLATE_VERSION + neighbours_suffix()
+    return TEMPLATE_VERSION + neighbours_suffix() + item_statistics_suffix(item_statistics)
+
+
+def item_statistics_suffix(item_statistics: bool) -> str:
+    return "" if item_statistics else NO_ITEM_STATISTICS_SUFFIX
 
 
 @dataclass
@@ -46,19 +52,27 @@ class TextMaterial:
     profiles: list[UserProfile]
 
 
-def build_material(data: PreparedData) -> TextMaterial:
+def build_material(data: PreparedData, item_statistics: bool = True) -> TextMaterial:
+    """``item_statistics=False``: see :func:`item_text` (graph facts then name films in
+    catalogue order, not by training popularity, for users too)."""
     train = training_interactions(data)
-    catalog = build_catalog(data, train)
+    catalog = build_catalog(data, train, popularity_ordered_knowledge=item_statistics)
     return TextMaterial(catalog=catalog, profiles=build_profiles(data, train, catalog))
 
 
-def template_texts(data: PreparedData, material: TextMaterial | None = None
-                   ) -> tuple[list[str], list[str]]:
-    """``(user_texts [num_users], item_texts [num_items + 1])``; item row 0 is ``""``."""
-    material = material or build_material(data)
+def template_texts(data: PreparedData, material: TextMaterial | None = None,
+                   item_statistics: bool = True) -> tuple[list[str], list[str]]:
+    """``(user_texts [num_users], item_texts [num_items + 1])``; item row 0 is ``""``.
+
+    ``item_statistics=False`` (``texts.item_statistics``): see :func:`item_text`."""
+    material = material or build_material(data, item_statistics)
     catalog = material.catalog
+    if catalog.popularity_ordered_knowledge != item_statistics:
+        raise ValueError(f"template_texts(item_statistics={item_statistics}) needs material "
+                         f"built with build_material(data, item_statistics={item_statistics})")
     percentile = catalog.popularity_percentile()
-    items = [""] + [item_text(i, catalog, percentile) for i in range(1, catalog.num_items + 1)]
+    items = [""] + [item_text(i, catalog, percentile, item_statistics)
+                    for i in range(1, catalog.num_items + 1)]
     users = [user_text(profile, catalog) for profile in material.profiles]
     return users, items
 
@@ -78,15 +92,24 @@ def _article(word: str) -> str:
     return "an" if word[:1].lower() in "aeiou" else "a"
 
 
-def item_text(item: int, catalog: Catalog, percentile: np.ndarray) -> str:
-    """A paragraph about one item; ``percentile`` from :meth:`Catalog.popularity_percentile`."""
-    sentences = [_identity_sentence(item, catalog), _reception_sentence(item, catalog,
-                                                                         percentile[item])]
-    liked_with = [catalog.short_titles[i] for i in catalog.co_liked[item]]
-    if liked_with:
-        sentences.append(f"Viewers who liked it also liked {join_words(liked_with)}.")
+def item_text(item: int, catalog: Catalog, percentile: np.ndarray,
+              statistics: bool = True) -> str:
+    """A paragraph about one item; ``percentile`` from :meth:`Catalog.popularity_percentile`.
+
+    Without ``statistics`` the sentences computed from training interactions (reception,
+    "also liked") are left out: every item, trained or new, is then described alike."""
+    sentences = [_identity_sentence(item, catalog)]
+    if statistics:
+        sentences.append(_reception_sentence(item, catalog, percentile[item]))
+        sentences.append(co_liked_sentence(item, catalog))
     sentences += knowledge_sentences(item, catalog)
     return " ".join(s for s in sentences if s)
+
+
+def co_liked_sentence(item: int, catalog: Catalog) -> str:
+    """"Viewers who liked it also liked …" from the training co-likes; "" when there are none."""
+    liked_with = [catalog.short_titles[i] for i in catalog.co_liked[item]]
+    return f"Viewers who liked it also liked {join_words(liked_with)}." if liked_with else ""
 
 
 def _identity_sentence(item: int, catalog: Catalog) -> str:
