@@ -191,8 +191,23 @@ def test_item_statistics_off_reaches_generated_and_fallback_item_texts(films, tm
     for texts in (run.item_texts, imported.item_texts):
         assert not any("viewers" in t or "also liked" in t or "Nobody" in t for t in texts)
     assert imported.item_texts[2] == run.item_texts[2]  # the stand-in: the same bare text
+    assert imported.item_texts[1] == "A film about a lighthouse keeper."  # imported: as it is
     with_statistics = texts_for_run(config(), films, tmp_path / "plain", None)
     assert any("viewers" in t for t in with_statistics.item_texts)
+
+
+def test_item_statistics_off_says_that_imported_item_texts_stay_as_they_are(films, tmp_path,
+                                                                          caplog):
+    items_dir = tmp_path / "llm_items"
+    items_dir.mkdir()
+    (items_dir / ITEM_FILE).write_text(json.dumps({"1": "Seen by 300 viewers, acclaimed."}))
+    with caplog.at_level("WARNING", logger="ur4rec.text.pipeline"):
+        texts_for_run(config(item_dir=items_dir), films, tmp_path / "on", None)
+    assert "are used as they are" not in caplog.text
+    with caplog.at_level("WARNING", logger="ur4rec.text.pipeline"):
+        texts_for_run(config(item_dir=items_dir, item_statistics=False), films,
+                      tmp_path / "off", None)
+    assert "1 item texts are imported" in caplog.text and str(items_dir) in caplog.text
 
 
 def test_imported_item_texts_for_unknown_ids_are_refused_in_one_line(films, tmp_path):

@@ -81,6 +81,12 @@ def texts_for_run(config: RunConfig, data: PreparedData, run_dir: Path,
         item_origin = "imported"
     user_texts, item_texts, user_fallback, item_fallback = fill_missing_with_template(
         source, data, texts_config.item_statistics)
+    imported_items = int((~item_fallback[1:]).sum())
+    if not texts_config.item_statistics and item_origin == "imported" and imported_items:
+        log.warning("texts.item_statistics is false, but %d item texts are imported from %s and "
+                    "are used as they are (only generated and template stand-in texts leave "
+                    "training statistics out)", imported_items,
+                    texts_config.item_dir or folder)
     vectors, report = encode_texts(user_texts + item_texts[1:], texts_config.encoder_model,
                                    texts_config.encode_batch_size)
     if report.dim != texts_config.embedding_dim:
