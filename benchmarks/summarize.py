@@ -2,6 +2,7 @@
 
     python benchmarks/summarize.py runs/bench/sasrec_ml100k runs/bench/abl_no_text ...
     python benchmarks/summarize.py --pool map runs/cold/map runs/coldsets/map_c7 ...  # one row
+    python benchmarks/summarize.py --routing runs/abl12/ur4rec_routed  # routing weights by slice
 
 ``--pool LABEL`` puts every seed of every folder in one row (e.g. one model on several cold
 item sets: with as many seeds per set, its mean is the mean of the sets' means).
@@ -9,7 +10,8 @@ item sets: with as many seeds per set, its mean is the mean of the sets' means).
 Columns: the test figures every comparison here needs — overall (both protocols), the long-tail
 slice, the cold items when the data has them (all of them, and each half: select on the valid
 half, report the test half) — and, for fused runs, the validation figures of the retriever alone
-and of the chosen fusion (sampled NDCG@10).
+and of the chosen fusion (sampled NDCG@10). ``--routing`` prints instead, for a routed MoE, the
+mean routing weight per expert on each slice's test targets (``results.json["routing_by_slice"]``).
 """
 
 from __future__ import annotations
@@ -67,11 +69,33 @@ def with_results(folder: Path, row: dict) -> dict:
     return {**row, **cold_half_figures(results)}
 
 
+def print_routing(folders: list[Path]) -> None:
+    """Mean ± std over seeds of each expert's routing weight, per folder and slice."""
+    for folder in folders:
+        routings = [json.loads(path.read_text()).get("routing_by_slice") or {}
+                    for path in sorted(folder.glob("seed*/results.json"))]
+        routings = [routing for routing in routings if routing.get("experts")]
+        if not routings:
+            raise SystemExit(f"{folder}: no seed*/results.json with routing_by_slice "
+                             "(only a routed MoE, retriever.single_expert: false, has one)")
+        experts = routings[0]["experts"]
+        print(f"| {folder.name} ({len(routings)} seeds), targets | " + " | ".join(experts) + " |")
+        print("|---" * (len(experts) + 1) + "|")
+        for name in (key for key in routings[0] if key not in ("split", "experts")):
+            values = [cell([routing[name][expert] for routing in routings]) for expert in experts]
+            print(f"| {name} | " + " | ".join(values) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
     parser.add_argument("--pool", metavar="LABEL", help="one row LABEL over all the folders")
+    parser.add_argument("--routing", action="store_true",
+                        help="routing weights per expert and slice instead (routed MoE runs)")
     args = parser.parse_args()
+    if args.routing:
+        print_routing(args.folders)
+        return
     rows = {folder.name: [with_results(folder, row)
                           for row in json.loads((folder / "bench.json").read_text())]
             for folder in args.folders}
