@@ -18,6 +18,7 @@ import pandas as pd
 
 from ur4rec.config import load_config
 from ur4rec.data.prepared import prepare_dataset
+from ur4rec.errors import UR4RecError
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "sasrec_ml100k.yaml"
 BANDS = (0, 1960, 1980, 1990, 1994, 1995, 1996, 1997, 1998)
@@ -27,7 +28,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="ml-100k")
     args = parser.parse_args()
-    data = prepare_dataset(load_config(CONFIG, {"data.dataset": args.dataset}).data)
+    try:
+        data = prepare_dataset(load_config(CONFIG, {"data.dataset": args.dataset}).data)
+    except UR4RecError as error:
+        raise SystemExit(f"--dataset {args.dataset}: {error}") from None
     items = data.items.set_index("item_idx")
     year = pd.to_numeric(items["year"], errors="coerce")
     log_count = pd.Series(np.log1p(np.asarray(data.train_item_counts, dtype=np.float64)))
