@@ -34,7 +34,7 @@ from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_ch
 from ur4rec.training.ema import ParameterEMA
 from ur4rec.training.fusion_selection import select_fusion_weights
 from ur4rec.training.losses import SAMPLED_LOSSES, SharedNegatives
-from ur4rec.training.objectives import compute_losses
+from ur4rec.training.objectives import ShardWeights, compute_losses
 from ur4rec.training.schedules import AlternatingScheduler, warmup_schedule
 
 log = logging.getLogger(__name__)
@@ -112,11 +112,13 @@ class LossModule(nn.Module):
         self.config = config
         self.excluded = excluded  # [N + 1] bool: items outside the training catalogue (cold)
         self.shared = shared  # the negatives of training.loss: shared_softmax
+        # under torchrun: each component's weight by this rank's share of its rows
+        self.shard_weights: ShardWeights | None = None
 
     def forward(self, batch: Any, stage: str, active: list[str],
                 generator: torch.Generator) -> dict[str, torch.Tensor]:
         return compute_losses(self.model, batch, stage, self.config, active, generator,
-                              self.excluded, self.shared)
+                              self.excluded, self.shared, self.shard_weights)
 
 
 class Trainer:
@@ -245,6 +247,8 @@ class Trainer:
         memory = getattr(self.model, "memory", None)
         if self.distributed is not None and memory is not None:
             self.distributed.sync_memory(memory)
+        if self.distributed is not None:  # every rank logs, and judges divergence on, the same
+            sums, targets = self.distributed.epoch_totals(sums, targets, self.device)
         seconds = time.perf_counter() - started
         norms = torch.stack(grad_norms).float().cpu() if grad_norms else torch.zeros(1)
         return {"losses": {k: float(v) / max(batches, 1) for k, v in sums.items()},
