@@ -31,7 +31,13 @@ from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.evaluation.slices import results_slices
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.factory import build_model, count_parameters
-from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
+from ur4rec.training.checkpoint import (
+    check_init_from_data,
+    data_record,
+    load_checkpoint,
+    model_signature,
+    save_checkpoint,
+)
 from ur4rec.training.run_folder import (
     check_output_folder,
     clear_output_folder,
@@ -172,7 +178,8 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool, ov
     seed_everything(config.training.seed)
     model = build_model(config, data, inputs)
     if config.training.init_from is not None and _init_from_applies(run_dir, resume):
-        _init_from(model, config.training.init_from)
+        _init_from(model, config.training.init_from, data,
+                   config.training.init_from_other_data)
     evaluator = Evaluator(data, config.evaluation)
     info = _run_info(config, data, model, texts)
     if is_main:
@@ -195,7 +202,7 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool, ov
     elif is_main:
         save_checkpoint(run_dir / "checkpoints" / "final.pt", {
             "signature": model_signature(model, config.model, data.num_users, data.num_items),
-            "model": model.state_dict()})
+            "data": data_record(data), "model": model.state_dict()})
     train_s = time.perf_counter() - train_started
     if not is_main:
         return {}
@@ -320,16 +327,21 @@ def _init_from_part(model: Recommender) -> tuple[str, str]:
     return "", type(model).__name__
 
 
-def _init_from(model: Recommender, path: Path) -> None:
+def _init_from(model: Recommender, path: Path, data: PreparedData,
+               other_data: bool = False) -> None:
     """Load the parameters of ``path`` whose names and shapes match this model, e.g. a
     SASRec stage trained once and shared by several retriever ablations (a UR4Rec run's
     ``best_pretrain_sasrec.pt``, or a plain SASRec run's checkpoint, whose names are read under
-    ``sasrec.``). Fails unless at least one tensor of the part it initialises (see
-    :func:`_init_from_part`) is loaded."""
+    ``sasrec.``). Fails unless the checkpoint was trained on ``data`` (its fingerprint and cold
+    set; ``other_data``: another dataset that never trained this run's cold items, see
+    :func:`~ur4rec.training.checkpoint.check_init_from_data`) and at least one tensor of the part
+    it initialises (see :func:`_init_from_part`) is loaded."""
     if not Path(path).is_file():
         raise ConfigError(f"training.init_from: checkpoint {path} does not exist (expected a .pt "
                           "file such as RUN/checkpoints/best_pretrain_sasrec.pt)")
-    loaded = load_checkpoint(Path(path))["model"]
+    payload = load_checkpoint(Path(path))
+    check_init_from_data(payload, Path(path), data, other_data)
+    loaded = payload["model"]
     own = model.state_dict()
     prefix, part = _init_from_part(model)
     if prefix and not any(k.startswith(prefix) for k in loaded):

@@ -30,7 +30,12 @@ from ur4rec.data.prepared import PreparedData
 from ur4rec.errors import CheckpointError, TrainingDiverged
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.training.batches import TrainingBatches
-from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
+from ur4rec.training.checkpoint import (
+    data_record,
+    load_checkpoint,
+    model_signature,
+    save_checkpoint,
+)
 from ur4rec.training.ema import ParameterEMA
 from ur4rec.training.fusion_selection import select_fusion_weights
 from ur4rec.training.losses import SAMPLED_LOSSES, SharedNegatives
@@ -142,6 +147,7 @@ class Trainer:
         # called with each epoch's metrics row after it is logged (e.g. Optuna pruning)
         self.callbacks = list(callbacks or [])
         self.signature = model_signature(model, model_name, data.num_users, data.num_items)
+        self.data_record = data_record(data)  # in every checkpoint, for training.init_from
         self.batches = TrainingBatches(data, getattr(model, "max_seq_len", 200),
                                        self.train_config.batch_size, self.train_config.sampling,
                                        need_positives=self.train_config.loss in SAMPLED_LOSSES,
@@ -262,16 +268,16 @@ class Trainer:
         if not self.is_main:
             return
         save_checkpoint(self.checkpoints / "last.pt", {
-            "signature": self.signature, "model": self.model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "signature": self.signature, "data": self.data_record,
+            "model": self.model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "alternation": alternation.state_dict() if alternation else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "state": state.__dict__})
 
     def _save_model(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         if self.is_main:
-            save_checkpoint(path, {"signature": self.signature, "model": self.model.state_dict(),
-                                   **(extra or {})})
+            save_checkpoint(path, {"signature": self.signature, "data": self.data_record,
+                                   "model": self.model.state_dict(), **(extra or {})})
 
     def _restore(self) -> tuple[StageState, dict[str, Any] | None]:
         path = self.checkpoints / "last.pt"
