@@ -335,6 +335,13 @@ class Trainer:
         log.info("%s starts at valid %s %s %.4f (kept unless an epoch beats it)", stage,
                  selection[0], selection[1], metric)
 
+    @staticmethod
+    def _has_best(state: StageState, best_path: Path) -> bool:
+        """Whether ``best_path`` holds this stage's best of this run: a best was recorded in the
+        stage state (saved in ``last.pt``, so a resumed run keeps it). A file left by another
+        run in the folder is never taken for this run's best."""
+        return state.best_metric > -math.inf and best_path.exists()
+
     def _diverged(self, stats: dict[str, Any]) -> bool:
         """A non-finite mean loss, or a non-finite gradient norm (except the skipped steps of an
         fp16 loss scaler, which are how it finds its scale)."""
@@ -357,7 +364,7 @@ class Trainer:
                "non_finite_loss": True, "diverged": True,
                "on_divergence": self.train_config.on_divergence}
         self._log_epoch(row)
-        restored = best_path.exists()
+        restored = self._has_best(state, best_path)
         if restored:
             self.model.load_state_dict(load_checkpoint(best_path, self.signature)["model"])
         where = (f"stage {stage}, epoch {epoch + 1}: loss {stats['losses']['loss']:g}, "
@@ -473,7 +480,7 @@ class Trainer:
                 self._save_last(state, optimizer, scheduler, alternation)
                 if stop:
                     break
-            if best_path.exists():
+            if self._has_best(state, best_path):
                 best = load_checkpoint(best_path, self.signature)
                 self.model.load_state_dict(best["model"])
             state.stage_summaries.append({"stage": stage, "best_epoch": state.best_epoch,
