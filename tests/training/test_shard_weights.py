@@ -42,6 +42,9 @@ def _ranks_of_two(total_rows):
     return weigh
 
 
+# the fusion standardises scores over an empty batch: torch warns of a std over nothing, and its
+# NaN is masked out with the rest of the empty shard's loss
+@pytest.mark.filterwarnings(r"ignore:std\(\):UserWarning")
 @pytest.mark.parametrize("stage", ["pretrain_retriever", "end_to_end"])
 def test_an_empty_shard_gives_zero_loss_and_finite_zero_gradients(tiny_data, stage):
     model, config = _model(tiny_data)
@@ -77,5 +80,5 @@ def test_weighted_shards_average_to_the_whole_batch_loss(tiny_data):
     parts = [compute_losses(model, shard, "end_to_end", config.training,
                             ["sasrec", "retriever"], shard_weights=weigh) for shard in shards]
     for name, value in whole.items():
-        average = sum(float(part[name]) for part in parts) / 2
-        assert math.isclose(average, float(value), rel_tol=1e-5), name
+        average = sum(float(part[name].detach()) for part in parts) / 2
+        assert math.isclose(average, float(value.detach()), rel_tol=1e-5), name
