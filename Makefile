@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 demo: install
-	$(BIN)/ur4rec train --config $(DEMO_CONFIG) --output_dir $(DEMO_DIR)
+	$(BIN)/ur4rec train --config $(DEMO_CONFIG) --output_dir $(DEMO_DIR) --overwrite
 
 lint: install-test
 	$(BIN)/ruff check src tests benchmarks

@@ -126,7 +126,9 @@ def bench_size(name: str, work: Path, epochs: int, models: list[str], reuse: boo
     data_keys = {"data.dataset": f"synth-{name}", "data.path": synth / "interactions.parquet",
                  "data.item_metadata": synth / "items.csv", "data.columns.user": "user_id",
                  "data.columns.item": "item_id", "data.columns.rating": "rating"}
-    train = [UR4REC, "train", "--data_dir", str(prepared), "--no-progress",
+    # a step runs again only when its record is gone (no --reuse, or it did not finish): its
+    # folder is then a stale or partial run
+    train = [UR4REC, "train", "--data_dir", str(prepared), "--no-progress", "--overwrite",
              "--epochs_per_stage", str(epochs), "--patience", str(epochs + 1),
              *[part for key, value in data_keys.items() for part in ("--set", f"{key}={value}")]]
     sasrec_dir = folder / "sasrec"

@@ -5,7 +5,8 @@
 For each seed: seconds per epoch (training only, and with validation), epochs and seconds to
 the best validation epoch, total wall time, peak resident memory, parameters, and test metrics
 on both protocols; then the mean ± std over seeds. Each run is a normal run directory under
-``--out`` so ``ur4rec diagnose``/``compare`` work on it afterwards.
+``--out`` so ``ur4rec diagnose``/``compare`` work on it afterwards; running the same ``--out`` and
+``--tag`` again replaces those runs (``overwrite``).
 """
 
 from __future__ import annotations
@@ -50,8 +51,9 @@ def run_seed(config: Path, seed: int, out: Path, overrides: dict[str, Any],
              llm_data_dir: Path | None = None) -> dict[str, Any]:
     run_dir = out / f"seed{seed}"
     started = time.perf_counter()
+    # a benchmark run again under the same --out/--tag replaces its runs, as it does bench.json
     results = api.train(config, run_dir, overrides={**overrides, "training.seed": seed},
-                        progress=False, llm_data_dir=llm_data_dir)
+                        overwrite=True, progress=False, llm_data_dir=llm_data_dir)
     wall = time.perf_counter() - started
     row: dict[str, Any] = {"seed": seed, "wall_s": wall, "texts_s": results["timing"]["texts_s"],
                            "parameters": results["parameters"], **_time_to_best(run_dir)}

@@ -109,7 +109,7 @@ train() {
   local name=$1 config=$2
   echo "== $name: $config, $EPOCHS epochs per stage, amp=$AMP → $OUT/$name"
   "$VENV/bin/ur4rec" --quiet train --config "$config" --output_dir "$OUT/$name" \
-    --device cuda --epochs_per_stage "$EPOCHS" --patience $((EPOCHS + 1)) --no-progress \
+    --device cuda --epochs_per_stage "$EPOCHS" --patience $((EPOCHS + 1)) --no-progress --overwrite \
     --set "training.amp=$AMP"
   "$PY" -c "import json,sys; d=json.load(open(sys.argv[1]))['timing']['device']; \
 sys.exit(0 if d.startswith('cuda') else f'gpu.sh: {sys.argv[1]} trained on {d}, not cuda')" \

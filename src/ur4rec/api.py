@@ -31,7 +31,18 @@ from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.evaluation.slices import results_slices
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.factory import build_model, count_parameters
-from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
+from ur4rec.training.checkpoint import (
+    check_init_from_data,
+    data_record,
+    load_checkpoint,
+    model_signature,
+    save_checkpoint,
+)
+from ur4rec.training.run_folder import (
+    check_output_folder,
+    clear_output_folder,
+    config_paths,
+)
 from ur4rec.training.trainer import (
     Trainer,
     deterministic_kernels,
@@ -96,6 +107,7 @@ def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
 
 
 def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: bool = False,
+          overwrite: bool = False,
           overrides: dict[str, Any] | None = None, data_dir: str | Path | None = None,
           llm_data_dir: str | Path | None = None, progress: bool = True,
           tensorboard: bool = False, distributed: Any = None,
@@ -108,16 +120,35 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     texts the run imported with ``llm_data_dir`` are read again from that folder, for training
     and evaluation alike, when ``llm_data_dir`` is not given — refused if it holds none now).
     ``callbacks`` receive each epoch's ``metrics.jsonl`` row (an exception stops training).
+    An ``output_dir`` that holds anything is refused unless ``resume`` continues it or
+    ``overwrite`` replaces it: its contents are deleted once the config is valid and the data
+    prepared (only a ur4rec run folder that holds none of the run's inputs; see
+    :mod:`ur4rec.training.run_folder`).
     """
     started = time.perf_counter()
-    config = _as_config(config, overrides)
-    with deterministic_kernels(config.training.deterministic):
-        return _train(config, Path(output_dir), started, resume=resume, data_dir=data_dir,
-                      llm_data_dir=llm_data_dir, progress=progress, tensorboard=tensorboard,
-                      distributed=distributed, callbacks=callbacks)
+    config_file = None if isinstance(config, RunConfig) else Path(config)
+    run_config = _as_config(config, overrides)
+    check_output_folder(Path(output_dir), resume=resume, overwrite=overwrite,
+                        inputs=_input_paths(run_config, config_file, data_dir, llm_data_dir))
+    with deterministic_kernels(run_config.training.deterministic):
+        return _train(run_config, Path(output_dir), started, resume=resume, overwrite=overwrite,
+                      data_dir=data_dir, llm_data_dir=llm_data_dir, progress=progress,
+                      tensorboard=tensorboard, distributed=distributed, callbacks=callbacks)
 
 
-def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool,
+def _input_paths(config: RunConfig, config_file: str | Path | None,
+                 data_dir: str | Path | None, llm_data_dir: str | Path | None
+                 ) -> dict[str, Path]:
+    """Every path the run reads, by where it is set (``--overwrite`` must not delete one)."""
+    inputs = dict(config_paths(config))
+    for key, value in (("--config", config_file), ("--data_dir", data_dir),
+                       ("--llm_data_dir", llm_data_dir)):
+        if value is not None:
+            inputs[key] = Path(value)
+    return inputs
+
+
+def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool, overwrite: bool,
            data_dir: str | Path | None, llm_data_dir: str | Path | None, progress: bool,
            tensorboard: bool, distributed: Any, callbacks: list[Any] | None) -> dict[str, Any]:
     """The body of :func:`train`, under the run's kernel setting."""
@@ -130,6 +161,8 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool,
     data = first(lambda: prepare_data(config, Path(data_dir) if data_dir else None))
     prepared_s = time.perf_counter() - started
     if is_main:
+        if overwrite:  # only now: a config or data error leaves the old run as it was
+            clear_output_folder(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         dump_config(config, run_dir / "config.yaml")
     device = resolve_device(config.training.device)
@@ -145,7 +178,8 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool,
     seed_everything(config.training.seed)
     model = build_model(config, data, inputs)
     if config.training.init_from is not None and _init_from_applies(run_dir, resume):
-        _init_from(model, config.training.init_from)
+        _init_from(model, config.training.init_from, data,
+                   config.training.init_from_other_data)
     evaluator = Evaluator(data, config.evaluation)
     info = _run_info(config, data, model, texts)
     if is_main:
@@ -168,7 +202,7 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool,
     elif is_main:
         save_checkpoint(run_dir / "checkpoints" / "final.pt", {
             "signature": model_signature(model, config.model, data.num_users, data.num_items),
-            "model": model.state_dict()})
+            "data": data_record(data), "model": model.state_dict()})
     train_s = time.perf_counter() - train_started
     if not is_main:
         return {}
@@ -293,16 +327,21 @@ def _init_from_part(model: Recommender) -> tuple[str, str]:
     return "", type(model).__name__
 
 
-def _init_from(model: Recommender, path: Path) -> None:
+def _init_from(model: Recommender, path: Path, data: PreparedData,
+               other_data: bool = False) -> None:
     """Load the parameters of ``path`` whose names and shapes match this model, e.g. a
     SASRec stage trained once and shared by several retriever ablations (a UR4Rec run's
     ``best_pretrain_sasrec.pt``, or a plain SASRec run's checkpoint, whose names are read under
-    ``sasrec.``). Fails unless at least one tensor of the part it initialises (see
-    :func:`_init_from_part`) is loaded."""
+    ``sasrec.``). Fails unless the checkpoint was trained on ``data`` (its fingerprint and cold
+    set; ``other_data``: another dataset that never trained this run's cold items, see
+    :func:`~ur4rec.training.checkpoint.check_init_from_data`) and at least one tensor of the part
+    it initialises (see :func:`_init_from_part`) is loaded."""
     if not Path(path).is_file():
         raise ConfigError(f"training.init_from: checkpoint {path} does not exist (expected a .pt "
                           "file such as RUN/checkpoints/best_pretrain_sasrec.pt)")
-    loaded = load_checkpoint(Path(path))["model"]
+    payload = load_checkpoint(Path(path))
+    check_init_from_data(payload, Path(path), data, other_data)
+    loaded = payload["model"]
     own = model.state_dict()
     prefix, part = _init_from_part(model)
     if prefix and not any(k.startswith(prefix) for k in loaded):

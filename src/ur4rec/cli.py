@@ -25,6 +25,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output_dir", "--output-dir", required=True, type=Path,
                    help="run directory to write")
     p.add_argument("--resume", action="store_true", help="continue from output_dir's last.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="delete what output_dir holds (a ur4rec run) and train afresh; without "
+                        "it (or --resume) a non-empty output_dir is refused")
     p.add_argument("--data_dir", "--data-dir", type=Path,
                    help="prepared dataset folder (prepared there if absent)")
     p.add_argument("--llm_data_dir", "--llm-data-dir", type=Path,
@@ -117,6 +120,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     distributed = from_environment()
     results = api.train(args.config, args.output_dir, resume=args.resume,
+                        overwrite=args.overwrite,
                         overrides=_train_overrides(args), data_dir=args.data_dir,
                         llm_data_dir=args.llm_data_dir,
                         progress=not (args.no_progress or args.quiet),

@@ -246,6 +246,9 @@ class TrainingConfig(_Section):
     ema_decay: float | None = Field(default=None, gt=0, lt=1)
     seed: int = 42
     init_from: Path | None = None
+    # init_from a checkpoint of other prepared data (another fingerprint or cold set): refused
+    # unless true, and then only when it trained none of this run's cold items
+    init_from_other_data: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = True
     num_workers: int = Field(default=0, ge=0)

@@ -50,3 +50,13 @@ def test_run_without_epochs_gets_no_plots(tmp_path):
     run = write_run(tmp_path, None, {"model": "pop"}, results=results_for(3.0, model="pop"),
                     info={"stages": []})
     assert plot_run(run) == []
+
+
+def test_run_whose_only_epoch_diverged_gets_plots_without_validation(tmp_path):
+    # a run that diverged in its first epoch logs one row with valid: {} (the trainer never
+    # validates a diverged epoch); plotting it ended in an IndexError (issue 22 item 2)
+    row = healthy_sasrec_rows()[0]
+    row.update(valid={}, best=False, diverged=True, non_finite_loss=True,
+               losses={"loss": float("nan"), "sasrec": float("nan")})
+    paths = plot_run(write_run(tmp_path, [row]))
+    assert [p.name for p in paths] == ["losses.png", "optimisation.png"]

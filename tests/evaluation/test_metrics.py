@@ -60,3 +60,16 @@ def test_chance_figures_match_the_prototype_analysis():
     assert chance["ndcg@10"] == pytest.approx(0.0454, abs=1e-4)
     assert chance["ndcg@5"] == pytest.approx(0.0295, abs=1e-4)
     assert chance["mrr"] == pytest.approx(0.0519, abs=1e-4)
+
+
+def test_without_a_mask_the_target_does_not_tie_with_its_own_column():
+    # issue 22 item 10: the target's own column counted as a tie, (2, 3) instead of (2, 2)
+    lower, upper = rank_bounds(torch.tensor([[0.5, 0.1, 0.9]]), torch.tensor([0.5]))
+    assert (lower.tolist(), upper.tolist()) == ([2], [2])
+    # a real tie still counts, and the result equals the masked call with the target's column out
+    scores = torch.tensor([[0.5, 0.5, 0.9, 0.1], [0.2, 0.3, 0.2, 0.2]])
+    competitors = torch.ones_like(scores, dtype=torch.bool)
+    competitors[:, 0] = False
+    unmasked = rank_bounds(scores, scores[:, 0])
+    masked = rank_bounds(scores, scores[:, 0], competitors)
+    assert [t.tolist() for t in unmasked] == [t.tolist() for t in masked] == [[2, 2], [3, 4]]

@@ -66,8 +66,8 @@ def test_non_finite_target_ranks_last_in_rank_bounds(value):
     competitors[0, 6] = False  # not a competitor: does not count
     lower, upper = rank_bounds(scores, scores[:, 0], competitors)
     assert lower.tolist() == [6] and upper.tolist() == [6]  # 1 + 5 competitors
-    lower, upper = rank_bounds(scores, scores[:, 0])  # no mask: every column competes
-    assert lower.tolist() == [8] and upper.tolist() == [8]
+    lower, upper = rank_bounds(scores, scores[:, 0])  # no mask: every other column competes
+    assert lower.tolist() == [7] and upper.tolist() == [7]  # 1 + 6 (not the target's own)
 
 
 @pytest.mark.parametrize("value", NON_FINITE)

@@ -133,7 +133,7 @@ def test_text_baselines_run_through_train_and_evaluate(tmp_path, monkeypatch):
                      progress=False)
     assert set(zero["test"]) == {"sampled", "full"} and "training_view" not in zero["texts"]
     with pytest.raises(ConfigError, match="training.init_from"):
-        api.train(_tiny_config(tmp_path, "text_to_id"), tmp_path / "map", progress=False)
+        api.train(_tiny_config(tmp_path, "text_to_id"), tmp_path / "unmapped", progress=False)
     sasrec = _tiny_config(tmp_path, "sasrec")
     api.train(sasrec, tmp_path / "sasrec", progress=False)
     checkpoint = tmp_path / "sasrec" / "checkpoints" / "final.pt"

@@ -76,3 +76,17 @@ def test_nan_learning_rate_run_exits_nonzero_in_one_line_and_diagnose_flags_it(t
     assert main(["diagnose", str(run_dir)]) in (0, 1)
     out = capsys.readouterr().out
     assert "Learning rate too high" in out
+
+
+def test_a_best_checkpoint_left_by_another_run_is_never_restored(tiny_data, tmp_path):
+    # issue 22 item 2: a run into a used folder restored the other run's best as its own
+    config = _config(on_divergence="stop_stage")
+    other = SASRec(tiny_data.num_items, config.sasrec)
+    Trainer(other, "sasrec", tiny_data, config, tmp_path, torch.device("cpu"),
+            Evaluator(tiny_data, config.evaluation), progress=False)._save_model(
+        tmp_path / "checkpoints" / "best_pretrain_sasrec.pt")
+    model = PoisonedSASRec(tiny_data.num_items, config.sasrec, poison_at=1)
+    trainer = Trainer(model, "sasrec", tiny_data, config, tmp_path, torch.device("cpu"),
+                      Evaluator(tiny_data, config.evaluation), progress=False)
+    with pytest.raises(TrainingDiverged, match="no finite epoch to keep"):
+        trainer.fit()

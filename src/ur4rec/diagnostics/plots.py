@@ -63,15 +63,24 @@ def _save(figure: Any, path: Path) -> Path:
     return path
 
 
-def plot_losses(run: RunLog, path: Path) -> Path:
-    """One panel per loss key; epochs where a component's module was frozen drawn as ×."""
+def plot_losses(run: RunLog, path: Path) -> Path | None:
+    """One panel per loss key; epochs where a component's module was frozen drawn as ×.
+    ``None`` (no file) when no epoch logged a loss."""
     keys = list(dict.fromkeys(k for r in run.epochs for k in r.losses))
+    if not keys:
+        return None
     if len(keys) == 2 and all(r.losses.get(keys[0]) == r.losses.get(keys[1]) for r in run.epochs):
         keys = keys[:1]  # a single-component objective: the component is the loss
     figure, axes = _figure(len(keys))
     for ax, key in zip(axes, keys, strict=True):
         xs, ys = _series(run.epochs, lambda r, key=key: r.losses.get(key))
         ax.plot(xs, ys, color="tab:blue", linewidth=1)
+        if not any(math.isfinite(y) for y in ys):  # e.g. a run whose only epoch diverged
+            # nothing to autoscale on: without limits the stage label lands off the canvas
+            ax.set_xlim(min(xs) - 1, max(xs) + 1)
+            ax.set_ylim(0, 1)
+            ax.text(0.5, 0.5, "no finite value", transform=ax.transAxes, ha="center",
+                    color="tab:red")
         group = COMPONENT_GROUPS.get(key)
         if group is not None:
             frozen = [group not in r.trained for r in run.epochs]
@@ -86,9 +95,13 @@ def plot_losses(run: RunLog, path: Path) -> Path:
     return _save(figure, path)
 
 
-def plot_validation(run: RunLog, path: Path) -> Path:
-    """Validation metrics per epoch for each protocol; sampled ones with their chance level."""
+def plot_validation(run: RunLog, path: Path) -> Path | None:
+    """Validation metrics per epoch for each protocol; sampled ones with their chance level.
+    ``None`` (no file) when no epoch was validated, e.g. a run whose only epoch diverged (a
+    diverged epoch is logged with ``valid: {}``)."""
     protocols = list(dict.fromkeys(p for r in run.epochs for p in r.valid))
+    if not protocols:
+        return None
     figure, axes = _figure(len(protocols))
     chance = random_guess_expectation(run.num_candidates)
     for ax, protocol in zip(axes, protocols, strict=True):
@@ -181,7 +194,8 @@ def plot_routing(run: RunLog, path: Path) -> Path | None:
 def plot_run(run_dir: str | Path) -> list[Path]:
     """Write every plot the run's log supports into ``run_dir/plots/``; return their paths.
 
-    A run without training epochs (``random``, ``pop``) gets no plots.
+    A run without training epochs (``random``, ``pop``) gets no plots; one without a validated
+    epoch (it diverged in its first) no ``validation.png``.
     """
     run = read_run(run_dir)
     if not run.epochs:

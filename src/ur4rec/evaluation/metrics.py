@@ -31,8 +31,10 @@ def rank_bounds(scores: torch.Tensor, target_scores: torch.Tensor,
     """Best and worst possible 1-based rank of each target among ``scores`` ``[B, C]``.
 
     ``competitor_mask`` ``[B, C]`` is True where an entry competes with the target (the target's
-    own column and masked history items are False). Non-finite scores rank last (module
-    docstring).
+    own column and masked history items are False). Without it every column competes except the
+    target's own, which each row of ``scores`` must hold: one column equal to the target's score
+    is the target itself, not a tie (``[[0.5, 0.1, 0.9]]`` with target 0.5 → ranks ``(2, 2)``).
+    Non-finite scores rank last (module docstring).
     """
     if scores.is_floating_point():
         scores = scores.masked_fill(~torch.isfinite(scores), -torch.inf)
@@ -43,10 +45,12 @@ def rank_bounds(scores: torch.Tensor, target_scores: torch.Tensor,
         greater &= competitor_mask
         tied &= competitor_mask
         competitors = competitor_mask.sum(dim=1)
+        ties = tied.sum(dim=1)
     else:
-        competitors = torch.full_like(greater[:, 0], scores.shape[1], dtype=torch.long)
+        competitors = torch.full_like(greater[:, 0], scores.shape[1] - 1, dtype=torch.long)
+        ties = (tied.sum(dim=1) - 1).clamp(min=0)  # the target's own column ties with itself
     lower = 1 + greater.sum(dim=1)
-    upper = lower + tied.sum(dim=1)
+    upper = lower + ties
     # a non-finite target is worst; -inf competitors would otherwise tie with a -inf target
     last = 1 + competitors
     finite = torch.isfinite(target_scores)

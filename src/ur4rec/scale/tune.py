@@ -78,8 +78,11 @@ class TrialRunner:
         run_dir = self.settings.study_dir / f"trial_{trial.number}"
         trial.set_user_attr("run_dir", str(run_dir))
         try:
+            # trial numbers never repeat within a study, so a trial_N folder already there is
+            # left from a study.db that was deleted: it belongs to no trial of this study
             results = api.train(self.settings.config, run_dir, overrides=overrides,
-                                progress=False, callbacks=[self._pruning_callback(trial)])
+                                overwrite=True, progress=False,
+                                callbacks=[self._pruning_callback(trial)])
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # Optuna marks it failed; a rerun retries
             raise

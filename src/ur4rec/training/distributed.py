@@ -8,6 +8,12 @@ Consistency across ranks:
 
 - **Batches**: every rank draws the same shuffled batches (same seed) and takes its own slice of
   each (rows ``rank::world_size``), so one optimizer step sees the whole batch.
+- **Losses**: each loss component is a mean over a rank's rows (targets or positions), which
+  differ between ranks, and DDP averages gradients as if they were equal. So each rank weighs
+  its means by ``its rows × ranks / all ranks' rows`` (:meth:`shard_weights`), and the average
+  is the mean over the whole batch, as in one process; a rank whose shard of a short last batch
+  is empty adds zero loss and zero weight (a mean over no rows would be NaN and read as a
+  divergence). The logged losses and targets are totals over ranks (:meth:`epoch_totals`).
 - **User memory**: DDP's buffer broadcast is off (it would overwrite other ranks' updates with
   rank 0's). A user appears once per epoch, on one rank; after each epoch every memory buffer
   is rebuilt with an all-reduce of the rows each rank touched, so all ranks hold the same memory.
@@ -68,6 +74,31 @@ class DistributedContext:
 
     def attach(self, trainer: Any) -> None:
         trainer.distributed = self
+        trainer.loss_module.shard_weights = self.shard_weights
+
+    def shard_weights(self, rows: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per loss component: ``rows × world_size / rows summed over ranks`` (0-d tensors), the
+        weight of this rank's mean (module docstring); one all-reduce per step."""
+        names = list(rows)
+        local = torch.stack([rows[name].to(torch.int64) for name in names])
+        total = local.clone()
+        dist.all_reduce(total)
+        weights = local.double() * self.world_size / total.clamp(min=1).double()
+        return {name: weights[i].float() for i, name in enumerate(names)}
+
+    def epoch_totals(self, sums: dict[str, torch.Tensor], targets: int, device: torch.device
+                     ) -> tuple[dict[str, torch.Tensor], int]:
+        """An epoch's summed batch losses as the mean over ranks (each rank's are weighted by
+        :meth:`shard_weights`, so that mean is the whole batches' loss) and its targets summed
+        over ranks."""
+        names = sorted(sums)  # the same on every rank: the same components, the same batches
+        values = torch.stack([torch.as_tensor(sums[name], device=device).double()
+                              for name in names] or [torch.zeros((), device=device)])
+        dist.all_reduce(values)
+        count = torch.tensor([targets], dtype=torch.int64, device=device)
+        dist.all_reduce(count)
+        return ({name: values[i] / self.world_size for i, name in enumerate(names)},
+                int(count.item()))
 
     def wrap(self, module: nn.Module, some_parameters_unused: bool) -> nn.Module:
         """DDP around the loss module (rebuilt whenever the trained parameters change).

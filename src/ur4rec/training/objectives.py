@@ -17,6 +17,8 @@ Per stage: ``pretrain_sasrec`` → sasrec; ``pretrain_retriever`` → retrieval;
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -149,10 +151,29 @@ def training_catalogue(excluded: torch.Tensor | None) -> tuple[torch.Tensor | No
     return torch.nonzero(kept[1:]).squeeze(1), remap
 
 
+# the share of each loss component's rows a rank holds, for data-parallel training (below)
+ShardWeights = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+def weigh_components(losses: dict[str, torch.Tensor], rows: dict[str, torch.Tensor],
+                     shard_weights: ShardWeights | None) -> dict[str, torch.Tensor]:
+    """Each component's mean over this rank's ``rows`` (a 0-d count) scaled by
+    ``shard_weights`` (see :meth:`DistributedContext.shard_weights`: ``rows × ranks / rows of
+    all ranks``), so the mean over ranks that DDP takes of the gradients is the mean over the
+    whole batch, as in one process. A rank with no rows for a component (its shard of a short
+    last batch is empty) gives it 0, not the NaN of a mean over nothing. ``None`` (one
+    process): the means as they are."""
+    if shard_weights is None:
+        return losses
+    weights = shard_weights({name: rows[name] for name in losses})
+    return {name: torch.where(rows[name] > 0, value * weights[name], torch.zeros_like(value))
+            for name, value in losses.items()}
+
+
 def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: TrainingConfig,
                   active: list[str], generator: torch.Generator | None = None,
-                  excluded: torch.Tensor | None = None, shared: SharedNegatives | None = None
-                  ) -> dict[str, torch.Tensor]:
+                  excluded: torch.Tensor | None = None, shared: SharedNegatives | None = None,
+                  shard_weights: ShardWeights | None = None) -> dict[str, torch.Tensor]:
     needs_fused = stage in ("joint_finetune", "end_to_end") and model.sasrec is not None
     wants = {"sasrec": stage == "pretrain_sasrec" or needs_fused,
              "retrieval": stage == "pretrain_retriever" or needs_fused or model.sasrec is None}
@@ -186,6 +207,10 @@ def ur4rec_losses(model: UR4Rec, batch: TrainBatch, stage: str, config: Training
         if wanted:
             losses[name] = (sampled.loss(scores[branch]) if sampled is not None
                             else _softmax_loss(scores[branch], targets, valid))
+    positions = valid.sum()
+    losses = weigh_components(losses, {"sasrec": (batch.targets > 0).sum(),
+                                       "retrieval": positions, "fused": positions},
+                              shard_weights)
     if stage == "joint_finetune":
         trained = "sasrec" if active == ["sasrec"] else "retrieval"
         objective_parts = ["fused", trained] if len(active) == 1 else list(losses)
@@ -204,17 +229,23 @@ def compute_losses(model: torch.nn.Module, batch: TrainBatch, stage: str,
                    config: TrainingConfig, active: list[str],
                    generator: torch.Generator | None = None,
                    excluded: torch.Tensor | None = None,
-                   shared: SharedNegatives | None = None) -> dict[str, torch.Tensor]:
+                   shared: SharedNegatives | None = None,
+                   shard_weights: ShardWeights | None = None) -> dict[str, torch.Tensor]:
     """``{"loss": objective, <component>: detached value, …}`` for one batch.
 
     ``active`` names the parameter groups trained this epoch (alternating stages train one);
     ``excluded`` ``[N + 1]`` bool marks items outside the training catalogue (cold items);
-    ``shared`` draws the negatives of ``training.loss: shared_softmax``.
+    ``shared`` draws the negatives of ``training.loss: shared_softmax``; ``shard_weights``
+    (data-parallel training only) weighs each component by this rank's share of its rows
+    (:func:`weigh_components`).
     """
     if isinstance(model, SASRec):
         loss = sequence_loss(model, model.encoder(batch.inputs), batch, config.loss,
                              config.num_negatives, generator, excluded, shared)
+        loss = weigh_components({"sasrec": loss}, {"sasrec": (batch.targets > 0).sum()},
+                                shard_weights)["sasrec"]
         return {"loss": loss, "sasrec": loss.detach()}
     if isinstance(model, UR4Rec):
-        return ur4rec_losses(model, batch, stage, config, active, generator, excluded, shared)
+        return ur4rec_losses(model, batch, stage, config, active, generator, excluded, shared,
+                             shard_weights)
     raise TypeError(f"{type(model).__name__} has no training objective")

@@ -30,11 +30,16 @@ from ur4rec.data.prepared import PreparedData
 from ur4rec.errors import CheckpointError, TrainingDiverged
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.training.batches import TrainingBatches
-from ur4rec.training.checkpoint import load_checkpoint, model_signature, save_checkpoint
+from ur4rec.training.checkpoint import (
+    data_record,
+    load_checkpoint,
+    model_signature,
+    save_checkpoint,
+)
 from ur4rec.training.ema import ParameterEMA
 from ur4rec.training.fusion_selection import select_fusion_weights
 from ur4rec.training.losses import SAMPLED_LOSSES, SharedNegatives
-from ur4rec.training.objectives import compute_losses
+from ur4rec.training.objectives import ShardWeights, compute_losses
 from ur4rec.training.schedules import AlternatingScheduler, warmup_schedule
 
 log = logging.getLogger(__name__)
@@ -112,11 +117,13 @@ class LossModule(nn.Module):
         self.config = config
         self.excluded = excluded  # [N + 1] bool: items outside the training catalogue (cold)
         self.shared = shared  # the negatives of training.loss: shared_softmax
+        # under torchrun: each component's weight by this rank's share of its rows
+        self.shard_weights: ShardWeights | None = None
 
     def forward(self, batch: Any, stage: str, active: list[str],
                 generator: torch.Generator) -> dict[str, torch.Tensor]:
         return compute_losses(self.model, batch, stage, self.config, active, generator,
-                              self.excluded, self.shared)
+                              self.excluded, self.shared, self.shard_weights)
 
 
 class Trainer:
@@ -140,6 +147,7 @@ class Trainer:
         # called with each epoch's metrics row after it is logged (e.g. Optuna pruning)
         self.callbacks = list(callbacks or [])
         self.signature = model_signature(model, model_name, data.num_users, data.num_items)
+        self.data_record = data_record(data)  # in every checkpoint, for training.init_from
         self.batches = TrainingBatches(data, getattr(model, "max_seq_len", 200),
                                        self.train_config.batch_size, self.train_config.sampling,
                                        need_positives=self.train_config.loss in SAMPLED_LOSSES,
@@ -245,6 +253,8 @@ class Trainer:
         memory = getattr(self.model, "memory", None)
         if self.distributed is not None and memory is not None:
             self.distributed.sync_memory(memory)
+        if self.distributed is not None:  # every rank logs, and judges divergence on, the same
+            sums, targets = self.distributed.epoch_totals(sums, targets, self.device)
         seconds = time.perf_counter() - started
         norms = torch.stack(grad_norms).float().cpu() if grad_norms else torch.zeros(1)
         return {"losses": {k: float(v) / max(batches, 1) for k, v in sums.items()},
@@ -258,16 +268,16 @@ class Trainer:
         if not self.is_main:
             return
         save_checkpoint(self.checkpoints / "last.pt", {
-            "signature": self.signature, "model": self.model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "signature": self.signature, "data": self.data_record,
+            "model": self.model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "alternation": alternation.state_dict() if alternation else None,
             "ema": self.ema.state_dict() if self.ema is not None else None,
             "state": state.__dict__})
 
     def _save_model(self, path: Path, extra: dict[str, Any] | None = None) -> None:
         if self.is_main:
-            save_checkpoint(path, {"signature": self.signature, "model": self.model.state_dict(),
-                                   **(extra or {})})
+            save_checkpoint(path, {"signature": self.signature, "data": self.data_record,
+                                   "model": self.model.state_dict(), **(extra or {})})
 
     def _restore(self) -> tuple[StageState, dict[str, Any] | None]:
         path = self.checkpoints / "last.pt"
@@ -325,6 +335,13 @@ class Trainer:
         log.info("%s starts at valid %s %s %.4f (kept unless an epoch beats it)", stage,
                  selection[0], selection[1], metric)
 
+    @staticmethod
+    def _has_best(state: StageState, best_path: Path) -> bool:
+        """Whether ``best_path`` holds this stage's best of this run: a best was recorded in the
+        stage state (saved in ``last.pt``, so a resumed run keeps it). A file left by another
+        run in the folder is never taken for this run's best."""
+        return state.best_metric > -math.inf and best_path.exists()
+
     def _diverged(self, stats: dict[str, Any]) -> bool:
         """A non-finite mean loss, or a non-finite gradient norm (except the skipped steps of an
         fp16 loss scaler, which are how it finds its scale)."""
@@ -347,7 +364,7 @@ class Trainer:
                "non_finite_loss": True, "diverged": True,
                "on_divergence": self.train_config.on_divergence}
         self._log_epoch(row)
-        restored = best_path.exists()
+        restored = self._has_best(state, best_path)
         if restored:
             self.model.load_state_dict(load_checkpoint(best_path, self.signature)["model"])
         where = (f"stage {stage}, epoch {epoch + 1}: loss {stats['losses']['loss']:g}, "
@@ -463,7 +480,7 @@ class Trainer:
                 self._save_last(state, optimizer, scheduler, alternation)
                 if stop:
                     break
-            if best_path.exists():
+            if self._has_best(state, best_path):
                 best = load_checkpoint(best_path, self.signature)
                 self.model.load_state_dict(best["model"])
             state.stage_summaries.append({"stage": stage, "best_epoch": state.best_epoch,
