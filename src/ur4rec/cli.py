@@ -49,10 +49,14 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     data_sub = p.add_subparsers(dest="data_command", required=True)
     prep = data_sub.add_parser("prepare", help="fetch, filter, split, draw candidates")
     prep.add_argument("--dataset", default="ml-100k",
-                      help="a preset (ml-100k, ml-100k-seed) or a name for --path data")
+                      help="a preset (ml-100k, ml-100k-seed, amazon-beauty, amazon-scientific, "
+                           "yelp) or a name for --path data")
     prep.add_argument("--config", type=Path, help="take the data section of this config")
     prep.add_argument("--path", type=Path, help="your own interaction file (CSV/TSV/Parquet/"
-                                                "RecBole .inter)")
+                                                "RecBole .inter); for amazon-beauty, "
+                                                "amazon-scientific, yelp the folder of their "
+                                                "published or raw files (yelp: your download "
+                                                "of the Yelp Open Dataset)")
     prep.add_argument("--format", choices=["auto", "csv", "tsv", "parquet", "recbole"])
     prep.add_argument("--columns", help="user=COL,item=COL,timestamp=COL[,rating=COL]")
     prep.add_argument("--item-metadata", type=Path, help="item table: id, title, year, genres")

@@ -49,6 +49,9 @@ class DataConfig(_Section):
     # cold-item protocol (docs/data.md): this share of the catalogue, chosen by candidate_seed,
     # loses every interaction from the training data and is ranked apart; 0 = off
     cold_items: float = Field(default=0.0, ge=0.0, lt=0.5)
+    # what the items are, for the template texts' words (data/domains.py); auto: the preset's,
+    # or for your own data film when most items have a release year, else generic
+    domain: Literal["auto", "film", "product", "business", "generic"] = "auto"
 
 
 class SASRecConfig(_Section):

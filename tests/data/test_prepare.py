@@ -92,3 +92,12 @@ def test_a_path_under_a_preset_name_is_refused_not_ignored(tmp_path):
 
     with pytest.raises(DataError, match="data.path is set .* built-in preset"):
         effective_settings(DataConfig(path=tmp_path / "mine.csv"))
+
+
+def test_ml100k_keeps_its_prepared_folder_name():
+    """The text-rich presets and data.domain leave ML-100K's settings (and cache folder) alone."""
+    from ur4rec.data.prepared import default_prepared_dir
+
+    assert default_prepared_dir(DataConfig(dataset="ml-100k")).name == "ml-100k-8609f91a4561"
+    assert default_prepared_dir(DataConfig(dataset="ml-100k", domain="film")).name != \
+        "ml-100k-8609f91a4561"

@@ -56,7 +56,9 @@ def test_no_ratings_and_no_metadata_still_give_texts(tiny_data):
     tiny_data.interactions["rating"] = np.nan
     users, items = template_texts(tiny_data)
     assert all(users) and all(items[1:]) and items[0] == ""
-    assert "has watched" in users[0]
+    # nothing says these items are films (no release years): the neutral words
+    assert tiny_data.meta["domain"] == "generic"
+    assert "has interacted with" in users[0] and "film" not in " ".join(users + items)
 
 
 def test_a_mislinked_graph_is_detected_and_not_used(films):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,8 @@ class RawDataset:
     kg: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=KG_COLUMNS))
     users: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["user"]))
     source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    """what the source says of itself (origin, split rule, verification): added to meta.json"""
 
     def checksum(self) -> str:
         """sha256 of the interactions in file order — equal for every copy of the same data."""

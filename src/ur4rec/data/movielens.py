@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -30,6 +29,7 @@ import pandas as pd
 from ur4rec.config import ColumnNames
 from ur4rec.data.cache import cache_root, verify_checksums
 from ur4rec.data.canonical import RawDataset
+from ur4rec.data.download import fetch_file
 from ur4rec.data.loaders import interactions_from_frame, items_from_frame, load_recbole_dataset
 from ur4rec.errors import DataError
 
@@ -102,13 +102,17 @@ def _with_optional_kg(dataset: RawDataset, offline: bool | None) -> RawDataset:
 
 
 def _fetch_grouplens(root: Path) -> Path:
-    try:
-        with urllib.request.urlopen(GROUPLENS_URL, timeout=10) as response:  # noqa: S310
-            payload = response.read()
-    except OSError as error:
-        raise DataError(f"download of {GROUPLENS_URL} failed ({error})") from None
+    """The GroupLens zip (resumable, :func:`ur4rec.data.download.fetch_file`), unpacked; a zip
+    that does not unpack is deleted so the next call downloads it again."""
+    archive = root / "downloads" / "ml-100k.zip"
+    fetch_file(GROUPLENS_URL, archive)
     target = root / "ml-100k-grouplens"
-    extract_grouplens_zip(io.BytesIO(payload), target)
+    try:
+        extract_grouplens_zip(archive, target)
+    except DataError:
+        for path in (archive, archive.with_name(archive.name + ".sha256")):
+            path.unlink(missing_ok=True)
+        raise
     return target
 
 

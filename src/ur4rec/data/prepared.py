@@ -5,7 +5,8 @@ Layout of a prepared folder::
     meta.json            name, settings, fingerprint, counts, checksums, split rule
     interactions.parquet user_idx, item_idx, timestamp, rating — chronological per user
     users.parquet        user_idx, user (original id), attributes
-    items.parquet        item_idx, item (original id), title, year, genres
+    items.parquet        item_idx, item (original id), title, year, genres (+ categories, brand
+                         for the text-rich presets, data/published.py)
     kg.parquet           item_idx, relation, entity (knowledge-graph facts, if any)
     candidates.npz       valid, test: [users, num_candidates] item indices, target in column 0
     cold_items.txt       only with data.cold_items > 0: original ids of the cold items, one a line
@@ -41,10 +42,12 @@ from ur4rec.data.cold import (
     choose_cold_items,
     empty_cold_interactions,
 )
+from ur4rec.data.domains import resolve_domain
 from ur4rec.data.filters import filter_interactions
 from ur4rec.data.loaders import detect_format, load_recbole_dataset, load_table_dataset
 from ur4rec.data.movielens import load_ml100k
 from ur4rec.data.split import draw_candidates, order_chronologically, user_sequences
+from ur4rec.data.textrich import TEXT_RICH_PRESETS, load_text_rich, source_settings
 from ur4rec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -58,13 +61,17 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "min_item_interactions": 1},
     "ml-100k-seed": {"source": "ml-100k", "min_rating": 4.0, "min_user_interactions": 5,
                      "min_item_interactions": 1},
+    # the published splits, already 5-core: these filters remove nothing (data/textrich.py)
+    **{name: {"source": name, "min_rating": None, "min_user_interactions": 3,
+              "min_item_interactions": 1} for name in TEXT_RICH_PRESETS},
 }
 PRESET_FIELDS = ("min_rating", "min_user_interactions", "min_item_interactions")
 
 
 def effective_settings(config: DataConfig) -> dict[str, Any]:
     """The settings that decide the prepared data: preset values unless set explicitly."""
-    if config.dataset in PRESETS and config.path is not None:
+    if config.dataset in PRESETS and config.path is not None \
+            and config.dataset not in TEXT_RICH_PRESETS:  # these read data.path (textrich.py)
         raise DataError(
             f"data.path is set ({config.path}) but data.dataset is {config.dataset!r}, a built-in "
             "preset that would ignore it: give your data its own name (data.dataset: my-data, "
@@ -75,6 +82,8 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
         settings = {"source": preset["source"]}
         for key in PRESET_FIELDS:
             settings[key] = getattr(config, key) if key in config.model_fields_set else preset[key]
+        if preset["source"] in TEXT_RICH_PRESETS:
+            settings.update(source_settings(config))
     elif config.path is not None:
         settings = {"source": str(config.path.resolve()), "format": config.format,
                     "columns": config.columns.model_dump(),
@@ -88,6 +97,8 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
     settings.update(num_candidates=config.num_candidates, candidate_seed=config.candidate_seed)
     if config.cold_items > 0:  # only when on: fingerprints of warm-only data stay as they were
         settings["cold_items"] = config.cold_items
+    if config.domain != "auto":  # likewise: data that does not choose keeps its fingerprint
+        settings["domain"] = config.domain
     return settings
 
 
@@ -105,6 +116,8 @@ def default_prepared_dir(config: DataConfig) -> Path:
 def load_raw(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
     if settings["source"] == "ml-100k":
         return load_ml100k()
+    if settings["source"] in TEXT_RICH_PRESETS:
+        return load_text_rich(config, settings)
     path = Path(settings["source"])
     if not path.exists():
         raise DataError(f"data.path {path} does not exist")
@@ -327,7 +340,9 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
         "raw_source": raw.source, "split_rule": SPLIT_RULE,
         "counts": {"users": len(users), "items": len(items), "interactions": len(ordered)},
         "has_kg": bool(len(kg)), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "domain": resolve_domain(settings.get("domain"), items),
     }
+    meta.update(raw.meta)  # what the source says of itself: origin, split rule, verification
     if cold_meta:
         cold_meta.update(interactions=len(cold_interactions),
                          users=int(cold_interactions["user_idx"].nunique()))

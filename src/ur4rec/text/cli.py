@@ -18,7 +18,8 @@ from ur4rec.errors import DataError, UR4RecError
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--data", type=Path, help="prepared dataset folder")
-    source.add_argument("--dataset", help="a preset (ml-100k, ml-100k-seed), prepared if needed")
+    source.add_argument("--dataset", help="a preset (ml-100k, ml-100k-seed, amazon-beauty, "
+                        "amazon-scientific, yelp), prepared if needed")
     p.add_argument("--config", type=Path, help="take the data and texts sections of this config")
 
 

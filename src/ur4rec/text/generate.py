@@ -19,6 +19,7 @@ from ur4rec.data.prepared import PreparedData
 from ur4rec.errors import ConfigError, DataError
 from ur4rec.text.cache import GenerationCache
 from ur4rec.text.catalog import neighbours_suffix
+from ur4rec.text.domain import domain_of
 from ur4rec.text.io import (
     TRAINING_HISTORY,
     has_texts,
@@ -70,16 +71,17 @@ def make_llm_backend(backend: str, config: TextsConfig, key_env: str = "OPENAI_A
                       f"{', '.join(GENERATING_BACKENDS)}")
 
 
-def backend_identity(backend: str, config: TextsConfig, llm: LLMBackend | None = None
-                     ) -> tuple[str, str]:
+def backend_identity(backend: str, config: TextsConfig, llm: LLMBackend | None = None,
+                     domain: str = "film") -> tuple[str, str]:
     """``(model, prompt version)`` that name a generation in cache keys and folder names.
 
     The version says what this environment writes: without scipy the item texts and prompts
     lack the "also liked" neighbours, and the version ends in ``-noneighbours``; with
-    ``texts.item_statistics: false`` it ends in ``-noitemstats``.
+    ``texts.item_statistics: false`` it ends in ``-noitemstats``. Template texts of another
+    ``domain`` than films (:func:`ur4rec.text.domain.domain_of`) have their own version.
     """
     if backend == "template":
-        return "template", template_version(config.item_statistics)
+        return "template", template_version(config.item_statistics, domain)
     version = prompt_version() + neighbours_suffix() + item_statistics_suffix(
         config.item_statistics)
     if llm is not None:
@@ -123,7 +125,7 @@ def generate_texts(data: PreparedData, backend: str, config: TextsConfig, out: P
                           f"{', '.join(GENERATING_BACKENDS)}")
     if backend != "template" and llm is None:
         llm = make_llm_backend(backend, config, key_env)
-    model, version = backend_identity(backend, config, llm)
+    model, version = backend_identity(backend, config, llm, domain_of(data))
     check_output_folder(out, data, backend, model, version, force)
     material = material or build_material(data, config.item_statistics)
     user_list = list(range(data.num_users)) if users is None else users

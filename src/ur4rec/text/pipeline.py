@@ -21,6 +21,7 @@ from ur4rec.data.cache import cache_root
 from ur4rec.data.prepared import PreparedData
 from ur4rec.errors import ConfigError, DataError
 from ur4rec.text.cache import slug
+from ur4rec.text.domain import domain_of
 from ur4rec.text.encode import encode_texts
 from ur4rec.text.generate import backend_identity, generate_texts
 from ur4rec.text.io import (
@@ -159,7 +160,7 @@ def _text_source(config: TextsConfig, data: PreparedData, run_dir: Path,
             raise ConfigError(f"texts.backend is 'import' but texts.dir ({config.dir}) holds no "
                               "user_preferences.json or item_descriptions.json")
         return Path(config.dir), "imported"  # type: ignore[arg-type]
-    model, version = backend_identity(config.backend, config)
+    model, version = backend_identity(config.backend, config, domain=domain_of(data))
     folder = Path(config.dir) if config.dir else default_texts_dir(data, config.backend, model,
                                                                    version)
     if has_texts(folder):
@@ -290,7 +291,8 @@ def training_view_user_vectors(config: RunConfig, data: PreparedData, holdout: i
     """
     texts_config = config.texts
     view = data.without_recent_training(holdout)
-    model, version = backend_identity(texts_config.backend, texts_config)
+    model, version = backend_identity(texts_config.backend, texts_config,
+                                      domain=domain_of(view))
     folder = default_texts_dir(view, texts_config.backend, model, version)
     provenance = read_provenance(folder) if has_texts(folder) else None
     if not provenance or provenance.get("fingerprint") != view.meta.get("fingerprint"):

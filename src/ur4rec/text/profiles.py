@@ -13,7 +13,7 @@ import pandas as pd
 
 from ur4rec.data.prepared import PreparedData
 from ur4rec.text.catalog import Catalog
-from ur4rec.text.history import liked_mask, split_by_user
+from ur4rec.text.history import liked_mask
 from ur4rec.text.knowledge import PEOPLE_RELATIONS
 
 RECENT_LIKED = 4
@@ -39,20 +39,50 @@ class UserProfile:
     """(item, rating) of the training history, oldest first"""
 
 
+@dataclass
+class _Genres:
+    """Genres (or categories) of every item, and their shares over all training interactions."""
+
+    names: list[str]
+    matrix: np.ndarray
+    """``[num_items + 1, genres]`` bool: item has genre"""
+    base: np.ndarray
+    """share of each genre among the genres of all training interactions"""
+    avoidable: np.ndarray
+    """genres with a base share ≥ 5 %, largest first (ties by name)"""
+
+
+def _genre_table(catalog: Catalog, train_items: np.ndarray) -> _Genres:
+    names = sorted({g for gs in catalog.genres for g in gs if g.lower() != "unknown"})
+    column = {name: k for k, name in enumerate(names)}
+    # each (item, genre) once: a genre listed twice for an item counts once, as in the matrix
+    pairs = list(dict.fromkeys((item, column[g]) for item, gs in enumerate(catalog.genres)
+                               for g in gs if g in column))
+    pair_items = np.array([item for item, _ in pairs], dtype=np.int64)
+    pair_genres = np.array([genre for _, genre in pairs], dtype=np.int64)
+    matrix = np.zeros((catalog.num_items + 1, len(names)), dtype=bool)
+    matrix[pair_items, pair_genres] = True
+    # per genre, how many training interactions carry it (exact integers in float64: the same
+    # counts as summing the matrix rows of all training interactions, without that copy)
+    per_item = np.bincount(train_items, minlength=catalog.num_items + 1).astype(np.float64)
+    base = _shares(np.bincount(pair_genres, weights=per_item[pair_items],
+                               minlength=len(names)))
+    order = np.lexsort((np.arange(len(base)), -base))
+    return _Genres(names, matrix, base, order[base[order] >= 0.05])
+
+
 def build_profiles(data: PreparedData, train: pd.DataFrame, catalog: Catalog
                    ) -> list[UserProfile]:
     """One profile per user index, in PreparedData order."""
-    genre_names = sorted({g for gs in catalog.genres for g in gs if g.lower() != "unknown"})
-    genre_matrix = np.zeros((catalog.num_items + 1, len(genre_names)), dtype=np.float64)
-    for item, gs in enumerate(catalog.genres):
-        for g in gs:
-            if g in genre_names:
-                genre_matrix[item, genre_names.index(g)] = 1.0
-    base = _shares(genre_matrix[train["item_idx"].to_numpy(dtype=np.int64)].sum(0))
+    items = train["item_idx"].to_numpy(dtype=np.int64)
+    ratings = train["rating"].to_numpy(dtype=np.float64)
+    bounds = np.searchsorted(train["user_idx"].to_numpy(), np.arange(data.num_users + 1))
+    genres = _genre_table(catalog, items)
     demographics = _demographics(data)
     return [
-        _profile(user, frame, catalog, genre_names, genre_matrix, base, demographics[user])
-        for user, frame in enumerate(split_by_user(train, data.num_users))
+        _profile(user, items[bounds[user]:bounds[user + 1]],
+                 ratings[bounds[user]:bounds[user + 1]], catalog, genres, demographics[user])
+        for user in range(data.num_users)
     ]
 
 
@@ -61,23 +91,22 @@ def _shares(counts: np.ndarray) -> np.ndarray:
     return counts / total if total > 0 else counts
 
 
-def _profile(user: int, frame: pd.DataFrame, catalog: Catalog, genre_names: list[str],
-             genre_matrix: np.ndarray, base: np.ndarray, demographics: dict[str, str]
-             ) -> UserProfile:
-    items = frame["item_idx"].to_numpy(dtype=np.int64)
-    ratings = frame["rating"].to_numpy(dtype=np.float64)
+def _profile(user: int, items: np.ndarray, ratings: np.ndarray, catalog: Catalog,
+             genres: _Genres, demographics: dict[str, str]) -> UserProfile:
+    """``items``/``ratings``: the user's training interactions, oldest first."""
+    genre_names, base = genres.names, genres.base
     liked = liked_mask(ratings)
     favourite_items = items[liked] if liked.any() else items
-    liked_shares = _shares(genre_matrix[favourite_items].sum(0))
-    watched_shares = _shares(genre_matrix[items].sum(0))
+    liked_shares = _shares(genres.matrix[favourite_items].sum(0, dtype=np.float64))
+    watched_shares = _shares(genres.matrix[items].sum(0, dtype=np.float64))
     order = np.lexsort((np.arange(len(genre_names)), -liked_shares))
     top = [(genre_names[g], float(liked_shares[g])) for g in order[:3] if liked_shares[g] > 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         lift = np.where(base > 0, liked_shares / base, 0.0)
     distinctive = [genre_names[g] for g in np.lexsort((np.arange(len(lift)), -lift))[:2]
                    if lift[g] >= 1.5 and liked_shares[g] >= 0.08]
-    avoided = [genre_names[g] for g in np.lexsort((np.arange(len(base)), -base))
-               if base[g] >= 0.05 and watched_shares[g] < base[g] / 3][:2]
+    avoided = [genre_names[g] for g in genres.avoidable
+               if watched_shares[g] < base[g] / 3][:2]
     rated = ratings[~np.isnan(ratings)]
     disliked = items[np.nan_to_num(ratings, nan=5.0) <= DISLIKED_RATING][::-1][:2]
     return UserProfile(

@@ -6,6 +6,10 @@ people a film shares with other catalogue films (when the knowledge graph is tru
 users their favourite genres with shares, eras, rating style, recent favourites and dislikes.
 Bump :data:`TEMPLATE_VERSION` whenever the wording changes; :func:`template_version` (the
 wording's version plus what this environment can write) is part of every cache key.
+
+That is the film template. Datasets of other domains (``meta.json`` → ``domain``: products,
+businesses, items of unknown kind) are written by :mod:`ur4rec.text.domain` in their own words
+and under their own versions; the film texts do not change.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ur4rec.data.prepared import PreparedData
+from ur4rec.text import domain as domains
 from ur4rec.text.catalog import Catalog, build_catalog, era_phrase, neighbours_suffix
 from ur4rec.text.history import training_interactions
 from ur4rec.text.profiles import UserProfile, build_profiles
@@ -30,14 +35,16 @@ _GENDER_ADJECTIVES = {"M": "male ", "F": "female "}
 _SHARED_SHOWN = {"actor": 3}
 
 
-def template_version(item_statistics: bool = True) -> str:
+def template_version(item_statistics: bool = True, domain: str = "film") -> str:
     """The version that names the template texts written here, in cache keys and folders.
 
-    :data:`TEMPLATE_VERSION`, plus ``-noneighbours`` where scipy is missing and the "also
-    liked" sentences cannot be written, plus :data:`NO_ITEM_STATISTICS_SUFFIX` without item
-    statistics: two settings that write different texts never share a cache entry.
+    :data:`TEMPLATE_VERSION` for films, the domain's own version otherwise
+    (:data:`ur4rec.text.domain.VOCABULARIES`), plus ``-noneighbours`` where scipy is missing and
+    the "also liked" sentences cannot be written, plus :data:`NO_ITEM_STATISTICS_SUFFIX` without
+    item statistics: two settings that write different texts never share a cache entry.
     """
-    return TEMPLATE_VERSION + neighbours_suffix() + item_statistics_suffix(item_statistics)
+    base = TEMPLATE_VERSION if domain == "film" else domains.VOCABULARIES[domain].version
+    return base + neighbours_suffix() + item_statistics_suffix(item_statistics)
 
 
 def item_statistics_suffix(item_statistics: bool) -> str:
@@ -54,9 +61,14 @@ class TextMaterial:
 
 def build_material(data: PreparedData, item_statistics: bool = True) -> TextMaterial:
     """``item_statistics=False``: see :func:`item_text` (graph facts then name films in
-    catalogue order, not by training popularity, for users too)."""
+    catalogue order, not by training popularity, for users too). Outside films the catalogue
+    holds the source's titles and the categories in place of genres
+    (:func:`ur4rec.text.domain.domain_catalog`)."""
     train = training_interactions(data)
     catalog = build_catalog(data, train, popularity_ordered_knowledge=item_statistics)
+    domain = domains.domain_of(data)
+    if domain != "film":
+        catalog = domains.domain_catalog(catalog, data, domains.VOCABULARIES[domain])
     return TextMaterial(catalog=catalog, profiles=build_profiles(data, train, catalog))
 
 
@@ -71,9 +83,27 @@ def template_texts(data: PreparedData, material: TextMaterial | None = None,
         raise ValueError(f"template_texts(item_statistics={item_statistics}) needs material "
                          f"built with build_material(data, item_statistics={item_statistics})")
     percentile = catalog.popularity_percentile()
+    domain = domains.domain_of(data)
+    if domain != "film":
+        return _domain_texts(data, material, percentile, item_statistics,
+                             domains.VOCABULARIES[domain])
     items = [""] + [item_text(i, catalog, percentile, item_statistics)
                     for i in range(1, catalog.num_items + 1)]
     users = [user_text(profile, catalog) for profile in material.profiles]
+    return users, items
+
+
+def _domain_texts(data: PreparedData, material: TextMaterial, percentile: np.ndarray,
+                  item_statistics: bool, vocabulary: domains.Vocabulary
+                  ) -> tuple[list[str], list[str]]:
+    """:func:`template_texts` for products, businesses and items of unknown kind."""
+    catalog, brands = material.catalog, domains.item_brands(data)
+    items = [""] + [domains.item_text(i, catalog, brands, percentile, vocabulary,
+                                      item_statistics)
+                    for i in range(1, catalog.num_items + 1)]
+    users = [domains.user_text(profile, catalog, brands, person_phrase(
+                 profile.demographics, vocabulary.person) if profile.demographics else
+                 vocabulary.someone, vocabulary) for profile in material.profiles]
     return users, items
 
 
@@ -207,19 +237,23 @@ def user_text(profile: UserProfile, catalog: Catalog) -> str:
     return " ".join(sentences)
 
 
+def person_phrase(facts: dict[str, str], noun: str) -> str:
+    """"A viewer" (``noun``), or from demographics "A 24-year-old female engineer"."""
+    if not facts:
+        return f"{_article(noun).capitalize()} {noun}"
+    age = f"{facts['age']}-year-old " if facts.get("age", "").isdigit() else ""
+    gender = facts.get("gender", "")
+    job = facts.get("occupation", "")
+    job = "" if job.lower() in ("none", "other", "") else job
+    if job:
+        noun = f"{_GENDER_ADJECTIVES.get(gender, '')}{job}"
+    else:
+        noun = _GENDER_WORDS.get(gender, noun)
+    return f"{_article(age or noun).capitalize()} {age}{noun}"
+
+
 def _who_sentence(profile: UserProfile, catalog: Catalog) -> str:
-    facts = profile.demographics
-    person = "A viewer"
-    if facts:
-        age = f"{facts['age']}-year-old " if facts.get("age", "").isdigit() else ""
-        gender = facts.get("gender", "")
-        job = facts.get("occupation", "")
-        job = "" if job.lower() in ("none", "other", "") else job
-        if job:
-            noun = f"{_GENDER_ADJECTIVES.get(gender, '')}{job}"
-        else:
-            noun = _GENDER_WORDS.get(gender, "viewer")
-        person = f"{_article(age or noun).capitalize()} {age}{noun}"
+    person = person_phrase(profile.demographics, "viewer")
     count = f"{profile.num_rated} film{'s' * (profile.num_rated != 1)}"
     if math.isnan(profile.mean_rating):
         return f"{person} who has watched {count}."
