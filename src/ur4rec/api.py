@@ -111,7 +111,8 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     """
     started = time.perf_counter()
     config = _as_config(config, overrides)
-    with deterministic_kernels(config.training.deterministic):
+    device = resolve_device(config.training.device)
+    with deterministic_kernels(config.training.deterministic, device):
         return _train(config, Path(output_dir), started, resume=resume, data_dir=data_dir,
                       llm_data_dir=llm_data_dir, progress=progress, tensorboard=tensorboard,
                       distributed=distributed, callbacks=callbacks)
