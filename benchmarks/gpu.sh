@@ -1,123 +1,92 @@
 #!/usr/bin/env bash
-# Epoch time and throughput of SASRec and UR4Rec on ML-100K on one NVIDIA GPU.
+# The GPU device check (benchmarks/gpu_check.py): speed, SM utilisation, determinism and quality
+# of ur4rec on one NVIDIA GPU, printed as the table of docs/benchmarks.md ("GPU").
 #
-#   bash benchmarks/gpu.sh                       # venv .venv-gpu, CUDA 12.4 torch, 20 epochs
-#   TORCH_SPEC="torch==2.5.1 --index-url https://download.pytorch.org/whl/cu121" bash benchmarks/gpu.sh
+# Three ways to run it:
 #
-# Variables (all optional):
-#   TORCH_SPEC    what `pip install` gets for torch — a CUDA build matching the machine's driver
-#                 (default: "torch --index-url https://download.pytorch.org/whl/cu124"; see
-#                 https://pytorch.org/get-started/locally/ for other CUDA versions)
-#   VENV          virtual environment to create or reuse (default .venv-gpu)
-#   SKIP_INSTALL  1 = use VENV as it is (torch with CUDA and ur4rec[text,scale] already there)
-#   EPOCHS        epochs per stage (default 20; early stopping is off so every run does them all)
-#   AMP           true|false: bfloat16 autocast on the GPU (default true, the config default)
-#   SASREC_CONFIG / UR4REC_CONFIG   (default configs/sasrec_ml100k.yaml and plan A,
-#                 configs/ur4rec_moe_100k_improved.yaml)
-#   OUT           folder for the runs (default runs/gpu-bench-<date>)
-#   REPORT_ONLY   1 = only print the report of the runs already in OUT
+#   bash benchmarks/gpu.sh
+#       online: a venv (.venv-gpu) with a CUDA build of torch and ur4rec[text], the data and
+#       texts fetched and encoded, then the check.
 #
-# Prints per run and stage: seconds per epoch (training, validation), training targets per
-# second, and the test metrics; fails with a message when no CUDA device can be used.
-# Needs the internet on first use (PyPI, the PyTorch index, ML-100K and the MiniLM encoder).
+#   BUNDLE=gpu-bundle bash benchmarks/gpu.sh prepare
+#       here, before going to a GPU machine without internet: wheels of what such a machine's
+#       python may lack (pydantic and its parts, for Python $WHEEL_PYTHON) into BUNDLE/wheels,
+#       and the prepared data, texts and embeddings the check reads into BUNDLE/cache.
+#
+#   BUNDLE=gpu-bundle bash benchmarks/gpu.sh offline
+#       on a GPU machine without internet whose python3 has torch with CUDA, numpy, pandas,
+#       pyarrow (and scipy): the machine's own python3 with the project on PYTHONPATH, the
+#       bundle's wheels installed into a private folder, UR4REC_CACHE_DIR=BUNDLE/cache and
+#       UR4REC_OFFLINE=1. Nothing is downloaded. Under 8 minutes on one H200.
+#
+# Variables: BUNDLE (default gpu-bundle), OUT (default runs/gpu-check-<date>), PYTHON (offline:
+# default python3), TORCH_SPEC (online: default "torch --index-url
+# https://download.pytorch.org/whl/cu124"), VENV (online: default .venv-gpu),
+# WHEEL_PYTHON (prepare: default 3.12).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-VENV=${VENV:-.venv-gpu}
-TORCH_SPEC=${TORCH_SPEC:-"torch --index-url https://download.pytorch.org/whl/cu124"}
-EPOCHS=${EPOCHS:-20}
-AMP=${AMP:-true}
-SASREC_CONFIG=${SASREC_CONFIG:-configs/sasrec_ml100k.yaml}
-UR4REC_CONFIG=${UR4REC_CONFIG:-configs/ur4rec_moe_100k_improved.yaml}
-OUT=${OUT:-runs/gpu-bench-$(date +%Y%m%d-%H%M%S)}
-PY="$VENV/bin/python"
+MODE=${1:-online}
+BUNDLE=${BUNDLE:-gpu-bundle}
+OUT=${OUT:-runs/gpu-check-$(date +%Y%m%d-%H%M%S)}
+WHEELS_NEEDED="pydantic pydantic_core annotated_types typing_inspection typing_extensions"
 
 fail() { echo "gpu.sh: $*" >&2; exit 1; }
 
-report() {
-  "$PY" - "$OUT" <<'EOF'
-"""Summarise each run of OUT: per stage seconds/epoch and targets/s, then test metrics."""
-import json
-import sys
-from pathlib import Path
-
-runs = sorted(p.parent for p in Path(sys.argv[1]).glob("*/results.json"))
-if not runs:
-    sys.exit(f"gpu.sh: no finished run (results.json) under {sys.argv[1]}")
-print("| run | device | stage | epochs | train s/epoch | valid s/epoch | targets/s |")
-print("|---|---|---|---|---|---|---|")
-for run in runs:
-    results = json.loads((run / "results.json").read_text())
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    for stage in dict.fromkeys(row["stage"] for row in rows):
-        mine = [row for row in rows if row["stage"] == stage]
-        train = sum(row["train_seconds"] for row in mine)
-        valid = sum(row["eval_seconds"] for row in mine)
-        targets = sum(row["targets"] for row in mine)
-        print(f"| {run.name} | {results['timing']['device']} | {stage} | {len(mine)} | "
-              f"{train / len(mine):.3f} | {valid / len(mine):.3f} | {targets / train:,.0f} |")
-print()
-print("| run | test protocol | hit@10 | ndcg@10 | mrr | total s |")
-print("|---|---|---|---|---|---|")
-for run in runs:
-    results = json.loads((run / "results.json").read_text())
-    for protocol in ("sampled", "full"):
-        m = results["test"][protocol]
-        print(f"| {run.name} | {protocol} | {m['hit@10']:.4f} | {m['ndcg@10']:.4f} | "
-              f"{m['mrr']:.4f} | {results['timing']['total_s']:.1f} |")
-EOF
+need_gpu() {
+  if ! command -v nvidia-smi >/dev/null 2>&1 && ! ls /dev/nvidia0 >/dev/null 2>&1; then
+    fail "no CUDA device: neither nvidia-smi nor /dev/nvidia0 exists on this machine"
+  fi
+  if command -v nvidia-smi >/dev/null 2>&1; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
+      || fail "nvidia-smi cannot reach a GPU (driver not loaded?)"
+  fi
 }
 
-if [[ "${REPORT_ONLY:-0}" == 1 ]]; then
-  [[ -x "$PY" ]] || PY=python3
-  report
-  exit 0
-fi
-
-# 1. a GPU must be visible before anything large is downloaded
-if ! command -v nvidia-smi >/dev/null 2>&1 && ! ls /dev/nvidia0 >/dev/null 2>&1; then
-  fail "no CUDA device: neither nvidia-smi nor /dev/nvidia0 exists on this machine; run this on a machine with an NVIDIA GPU and its driver"
-fi
-if command -v nvidia-smi >/dev/null 2>&1; then
-  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader \
-    || fail "no CUDA device: nvidia-smi cannot reach a GPU (driver not loaded?)"
-fi
-
-# 2. the environment: torch with CUDA first, so ur4rec's torch requirement is already met
-if [[ "${SKIP_INSTALL:-0}" != 1 ]]; then
-  [[ -x "$PY" ]] || python3 -m venv "$VENV"
-  "$PY" -m pip install --quiet --upgrade pip
-  # shellcheck disable=SC2086  # TORCH_SPEC is several pip arguments on purpose
-  "$PY" -m pip install --quiet $TORCH_SPEC
-  "$PY" -m pip install --quiet -e ".[text,scale]"
-fi
-[[ -x "$PY" ]] || fail "$PY does not exist (SKIP_INSTALL=1 needs an existing VENV)"
-"$PY" - <<'EOF' || fail "no CUDA device usable by torch in $VENV (a CPU-only wheel? set TORCH_SPEC to a CUDA build that matches the driver)"
-import sys
-import torch
-if not torch.cuda.is_available():
-    print(f"torch {torch.__version__} (built for CUDA {torch.version.cuda or 'none'}) sees no "
-          "GPU", file=sys.stderr)
-    sys.exit(1)
-name = torch.cuda.get_device_name(0)
-print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {name}, "
-      f"bf16 {'yes' if torch.cuda.is_bf16_supported() else 'NO (AMP will be slow)'}")
-EOF
-
-# 3. train: fixed epochs (patience beyond them), on the GPU, AMP as asked
-train() {
-  local name=$1 config=$2
-  echo "== $name: $config, $EPOCHS epochs per stage, amp=$AMP → $OUT/$name"
-  "$VENV/bin/ur4rec" --quiet train --config "$config" --output_dir "$OUT/$name" \
-    --device cuda --epochs_per_stage "$EPOCHS" --patience $((EPOCHS + 1)) --no-progress --overwrite \
-    --set "training.amp=$AMP"
-  "$PY" -c "import json,sys; d=json.load(open(sys.argv[1]))['timing']['device']; \
-sys.exit(0 if d.startswith('cuda') else f'gpu.sh: {sys.argv[1]} trained on {d}, not cuda')" \
-    "$OUT/$name/results.json"
-}
-mkdir -p "$OUT"
-train sasrec "$SASREC_CONFIG"
-train ur4rec "$UR4REC_CONFIG"
-
-# 4. the figures
-report
+case "$MODE" in
+  prepare)
+    PY=${PYTHON:-python3}
+    mkdir -p "$BUNDLE/wheels" "$BUNDLE/cache"
+    # the versions installed here, as wheels for the GPU machine's Python
+    for name in $WHEELS_NEEDED; do
+      version=$("$PY" -c "import importlib.metadata as m; print(m.version('$name'))") \
+        || fail "$name is not installed here; pip install -e . first"
+      "$PY" -m pip download --quiet --no-deps --only-binary=:all: \
+        --python-version "${WHEEL_PYTHON:-3.12}" --implementation cp \
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+        --platform manylinux2014_x86_64 -d "$BUNDLE/wheels" "$name==$version"
+    done
+    "$PY" benchmarks/gpu_check.py --fill-cache "$BUNDLE/cache"
+    du -sh "$BUNDLE"/*
+    ;;
+  offline)
+    need_gpu
+    PY=${PYTHON:-python3}
+    [[ -d "$BUNDLE/cache" ]] || fail "$BUNDLE/cache does not exist: run 'bash benchmarks/gpu.sh prepare' where there is internet (or the shared data) and bring the folder"
+    SITE=$(mktemp -d)
+    if compgen -G "$BUNDLE/wheels/*.whl" >/dev/null; then
+      "$PY" -m pip install --quiet --no-index --no-deps --no-compile --no-cache-dir \
+        --target "$SITE" "$BUNDLE"/wheels/*.whl || fail "the wheels in $BUNDLE/wheels do not install with $PY"
+    fi
+    export PYTHONPATH="$SITE:$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+    export UR4REC_CACHE_DIR="$PWD/$BUNDLE/cache" UR4REC_OFFLINE=1 TQDM_DISABLE=1 PYTHONUNBUFFERED=1
+    "$PY" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu.sh: torch ' + torch.__version__ + ' sees no CUDA device')"
+    "$PY" benchmarks/gpu_check.py --out "$OUT"
+    ;;
+  online)
+    need_gpu
+    VENV=${VENV:-.venv-gpu}
+    PY="$VENV/bin/python"
+    [[ -x "$PY" ]] || python3 -m venv "$VENV"
+    "$PY" -m pip install --quiet --upgrade pip
+    # shellcheck disable=SC2086  # TORCH_SPEC is several pip arguments on purpose
+    "$PY" -m pip install --quiet ${TORCH_SPEC:-torch --index-url https://download.pytorch.org/whl/cu124}
+    "$PY" -m pip install --quiet -e ".[text]"
+    export UR4REC_CACHE_DIR="${UR4REC_CACHE_DIR:-$PWD/$BUNDLE/cache}" TQDM_DISABLE=1
+    "$PY" benchmarks/gpu_check.py --fill-cache "$UR4REC_CACHE_DIR"
+    "$PY" benchmarks/gpu_check.py --out "$OUT"
+    ;;
+  *)
+    fail "unknown mode '$MODE' (online, prepare or offline)"
+    ;;
+esac

@@ -183,7 +183,7 @@ def main() -> None:
         overrides = {**base, **(parse_variant(label) if label != "base" else {})}
         config = load_config(args.config, overrides)
         with tempfile.TemporaryDirectory() as tmp, \
-                deterministic_kernels(config.training.deterministic):
+                deterministic_kernels(config.training.deterministic, device):
             trainer, plan = build_trainer(args.config, overrides, device, Path(tmp))
             timed_epoch(trainer, plan, 0)  # warm-up: allocator, kernels, caches
             epochs = [timed_epoch(trainer, plan, e) for e in range(1, args.epochs + 1)]

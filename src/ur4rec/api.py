@@ -130,7 +130,8 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     run_config = _as_config(config, overrides)
     check_output_folder(Path(output_dir), resume=resume, overwrite=overwrite,
                         inputs=_input_paths(run_config, config_file, data_dir, llm_data_dir))
-    with deterministic_kernels(run_config.training.deterministic):
+    device = resolve_device(run_config.training.device)
+    with deterministic_kernels(run_config.training.deterministic, device):
         return _train(run_config, Path(output_dir), started, resume=resume, overwrite=overwrite,
                       data_dir=data_dir, llm_data_dir=llm_data_dir, progress=progress,
                       tensorboard=tensorboard, distributed=distributed, callbacks=callbacks)

@@ -95,16 +95,17 @@ def test_full_ranking_masks_are_built_per_batch_never_for_all_users(tiny_data, m
     users exists at a time (100k users × 20k items would be 2 GB per split)."""
     import ur4rec.evaluation.evaluator as evaluator_module
     from ur4rec.config import EvaluationConfig
+    from ur4rec.data.sequences import PackedSequences
     from ur4rec.models.baselines import PopularityRecommender
 
     sizes = []
-    real = evaluator_module.history_mask
+    real = PackedSequences.mask
 
-    def spy(sequences, num_items):
-        sizes.append(len(sequences))
-        return real(sequences, num_items)
+    def spy(self, rows, num_items, rows_on_device=None):
+        sizes.append(len(rows))
+        return real(self, rows, num_items, rows_on_device)
 
-    monkeypatch.setattr(evaluator_module, "history_mask", spy)
+    monkeypatch.setattr(PackedSequences, "mask", spy)
     evaluator = evaluator_module.Evaluator(tiny_data, EvaluationConfig(batch_size=7))
     evaluator.evaluate(PopularityRecommender(tiny_data.train_item_counts), "test")
     assert sizes and max(sizes) <= 7 and sum(sizes) == tiny_data.num_users

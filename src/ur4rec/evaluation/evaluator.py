@@ -17,7 +17,7 @@ import torch
 
 from ur4rec.config import EvaluationConfig
 from ur4rec.data.prepared import PreparedData
-from ur4rec.data.sequences import crop_to_longest, history_mask, pad_right
+from ur4rec.data.sequences import PackedSequences, pad_right
 from ur4rec.evaluation.metrics import per_user_metrics, rank_bounds, summarize
 from ur4rec.evaluation.slices import SliceSpec, slice_spec, split_slices
 from ur4rec.models.base import Recommender, UserBatch
@@ -55,13 +55,28 @@ def split_inputs(data: PreparedData, split: str) -> tuple[list[np.ndarray], np.n
     raise ValueError(f"unknown split {split!r} (valid or test)")
 
 
+@dataclass
+class SplitInputs:
+    """One split's model inputs on one device, built once: padded histories ``[U, L]``, the
+    candidates ``[U, C]``, the full histories packed for masks, and the users ordered by history
+    length (similar lengths share a batch, cropped to its longest) on the host and the device."""
+
+    history: torch.Tensor
+    candidates: torch.Tensor
+    histories: PackedSequences
+    lengths: torch.Tensor  # [U] on the host: real items per padded history row
+    order: torch.Tensor  # [U] on the host
+    order_on_device: torch.Tensor
+
+
 class Evaluator:
-    """Evaluates any :class:`Recommender` on a prepared dataset; inputs are built once."""
+    """Evaluates any :class:`Recommender` on a prepared dataset; inputs are built once per split
+    and device and stay there, so a batch costs no host-to-device copy and no host sync."""
 
     def __init__(self, data: PreparedData, config: EvaluationConfig) -> None:
         self.data = data
         self.config = config
-        self._cache: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]] = {}
+        self._cache: dict[tuple[str, int, str], SplitInputs] = {}
         self._slices: SliceSpec | None = None
         self.cold = torch.as_tensor(np.asarray(data.cold_items, dtype=np.int64))
 
@@ -72,31 +87,26 @@ class Evaluator:
             self._slices = slice_spec(self.data)
         return self._slices
 
-    def _inputs(self, split: str, max_len: int
-                ) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
-        """Padded model inputs ``[U, max_len]``, candidates ``[U, C]`` and the full histories
-        (the masks are built per batch: ``[U, N + 1]`` at once would not fit at scale)."""
-        key = (split, max_len)
+    def _inputs(self, split: str, max_len: int, device: torch.device) -> SplitInputs:
+        """The split's inputs on ``device`` (masks are built per batch from the packed
+        histories: ``[U, N + 1]`` at once would not fit at scale)."""
+        key = (split, max_len, str(device))
         if key not in self._cache:
             histories, candidates = split_inputs(self.data, split)
-            self._cache[key] = (pad_right(histories, max_len), torch.from_numpy(candidates),
-                                histories)
+            history = pad_right(histories, max_len)
+            lengths = (history > 0).sum(dim=1)
+            order = torch.argsort(lengths, stable=True)
+            self._cache[key] = SplitInputs(
+                history.to(device), torch.from_numpy(candidates).to(device),
+                PackedSequences(histories, device), lengths, order, order.to(device))
         return self._cache[key]
-
-    def _masked(self, histories: list[np.ndarray], rows: torch.Tensor) -> torch.Tensor:
-        """``[B, N + 1]`` bool: what is not a full-ranking competitor for these users — their
-        history, padding and the cold items (not in the warm catalogue: ranked apart)."""
-        masked = history_mask([histories[r] for r in rows.tolist()], self.data.num_items)
-        masked[:, 0] = True
-        masked[:, self.cold] = True
-        return masked
 
     @torch.no_grad()
     def evaluate(self, model: Recommender, split: str, device: torch.device | str = "cpu",
                  details: bool = False) -> SplitResult:
         """Hit/NDCG@K, MRR and average rank on ``split`` ('valid' or 'test'), both protocols.
 
-        Scores stay on ``device``; only the two rank bounds per user come back. Inner-product
+        Scores and rank bounds stay on ``device`` until the split is done. Inner-product
         models over a very large catalogue go through a FAISS index instead (same results).
         """
         from ur4rec.scale.retrieval import faiss_split_result, use_faiss  # imports this module
@@ -117,18 +127,16 @@ class Evaluator:
         device = torch.device(device)
         was_training = model.training
         model.eval()
-        history, candidates, histories = self._inputs(split, model.max_seq_len)
+        inputs = self._inputs(split, model.max_seq_len, device)
         bounds: dict[str, dict[str, list[tuple[torch.Tensor, torch.Tensor]]]] = {}
         kept_scores: dict[str, list[torch.Tensor]] = {}
-        order = []
-        # users of similar history length share a batch, cropped to its longest history
-        by_length = torch.argsort((history > 0).sum(dim=1), stable=True)
-        for rows in torch.split(by_length, self.config.batch_size):
-            order.append(rows)
-            (seqs,) = crop_to_longest(history[rows])
-            variants = score_variants(UserBatch(rows, seqs).to(device))
-            cands = candidates[rows].to(device, non_blocking=True)
-            competitors_full = self._full_competitors(histories, rows, cands, device)
+        for start in range(0, len(inputs.order), self.config.batch_size):
+            rows = inputs.order[start:start + self.config.batch_size]
+            rows_here = inputs.order_on_device[start:start + self.config.batch_size]
+            longest = max(1, int(inputs.lengths[rows].max()))  # host values: no sync
+            variants = score_variants(UserBatch(rows_here, inputs.history[rows_here, :longest]))
+            cands = inputs.candidates[rows_here]
+            competitors_full = self._full_competitors(inputs.histories, rows, rows_here, cands)
             for name, scores in variants.items():
                 sampled, full, cand_scores = _rank_bounds_of(scores.float(), cands,
                                                              competitors_full)
@@ -136,39 +144,50 @@ class Evaluator:
                 parts["sampled"].append(sampled)
                 parts["full"].append(full)
                 if details:
-                    kept_scores.setdefault(name, []).append(cand_scores.cpu())
-        restore = torch.argsort(torch.cat(order))
+                    kept_scores.setdefault(name, []).append(cand_scores)
+        restore = torch.argsort(inputs.order)
         model.train(was_training)
+        candidates = torch.from_numpy(split_inputs(self.data, split)[1])
         return {name: self._result(parts, restore, split, candidates,
                                    kept_scores.get(name) if details else None)
                 for name, parts in bounds.items()}
 
-    def _full_competitors(self, histories: list[np.ndarray], rows: torch.Tensor,
-                          cands: torch.Tensor, device: torch.device) -> torch.Tensor:
-        """``[B, N + 1]`` bool: the items the target competes with in full ranking."""
+    def _full_competitors(self, histories: PackedSequences, rows: torch.Tensor,
+                          rows_here: torch.Tensor, cands: torch.Tensor) -> torch.Tensor:
+        """``[B, N + 1]`` bool on the scores' device: the items the target competes with in
+        full ranking — not the user's history (``evaluation.mask_history``), padding, the cold
+        items (ranked apart) or the target itself."""
+        num_items = self.data.num_items
         if self.config.mask_history:
-            competitors = ~self._masked(histories, rows).to(device, non_blocking=True)
+            competitors = ~histories.mask(rows, num_items, rows_here)
         else:
-            competitors = torch.ones(len(rows), self.data.num_items + 1, dtype=torch.bool,
-                                     device=device)
-            competitors[:, self.cold.to(device)] = False
+            competitors = torch.ones(len(rows), num_items + 1, dtype=torch.bool,
+                                     device=cands.device)
         competitors[:, 0] = False
+        if len(self.cold):
+            competitors[:, self._cold_on(cands.device)] = False
         competitors.scatter_(1, cands[:, :1], False)
         return competitors
+
+    def _cold_on(self, device: torch.device) -> torch.Tensor:
+        if self.cold.device != device:
+            self.cold = self.cold.to(device)
+        return self.cold
 
     def _result(self, parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
                 restore: torch.Tensor, split: str, candidates: torch.Tensor,
                 kept_scores: list[torch.Tensor] | None) -> SplitResult:
         metrics, per_user = {}, {}
         for protocol, bounds in parts.items():
-            lower = torch.cat([part[0] for part in bounds])[restore]
-            upper = torch.cat([part[1] for part in bounds])[restore]
+            # one copy to the host per split and protocol
+            lower = torch.cat([part[0] for part in bounds]).cpu()[restore]
+            upper = torch.cat([part[1] for part in bounds]).cpu()[restore]
             per_user[protocol] = per_user_metrics(lower, upper, self.config.ks, self.config.ties)
             metrics[protocol] = summarize(per_user[protocol])
         result = with_slices(SplitResult(metrics), self.slice_spec, split, per_user)
         if kept_scores is not None:
             result.details = {"candidates": candidates,
-                              "scores": torch.cat(kept_scores)[restore],
+                              "scores": torch.cat(kept_scores).cpu()[restore],
                               "full_rank": per_user["full"]["avg_rank"]}
         return result
 
@@ -177,11 +196,11 @@ def _rank_bounds_of(scores: torch.Tensor, cands: torch.Tensor, competitors_full:
                     ) -> tuple[tuple[torch.Tensor, torch.Tensor],
                                tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
     """Rank bounds of each row's target (candidate 0) among its sampled candidates and among
-    ``competitors_full`` ``[B, N + 1]``, brought to the host, plus the candidates' scores."""
+    ``competitors_full`` ``[B, N + 1]``, plus the candidates' scores (all on the scores'
+    device)."""
     cand_scores = scores.gather(1, cands)
     competitors = torch.ones_like(cand_scores, dtype=torch.bool)
     competitors[:, 0] = False
     sampled = rank_bounds(cand_scores, cand_scores[:, 0], competitors)
     full = rank_bounds(scores, cand_scores[:, 0], competitors_full)
-    return (tuple(t.cpu() for t in sampled), tuple(t.cpu() for t in full),  # type: ignore[return-value]
-            cand_scores)
+    return sampled, full, cand_scores

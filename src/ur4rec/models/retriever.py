@@ -127,9 +127,11 @@ class MoERetriever(nn.Module):
 
     def projected_history_text(self, item_text: torch.Tensor, history: torch.Tensor
                                ) -> torch.Tensor:
-        """``[B, L, D]`` projected descriptions of the ``history`` ``[B, L]`` items: only the
-        distinct items of the batch are projected when they are fewer than the catalogue."""
-        if history.numel() >= item_text.shape[0]:
+        """``[B, L, D]`` projected descriptions of the ``history`` ``[B, L]`` items: on the CPU
+        only the distinct items of the batch are projected when they are fewer than the
+        catalogue; on an accelerator the whole catalogue is (cheap there, and finding the
+        distinct items would make the host wait for the device)."""
+        if history.device.type != "cpu" or history.numel() >= item_text.shape[0]:
             return self.item_text(item_text)[history]
         unique, inverse = torch.unique(history, return_inverse=True)
         return self.item_text(item_text[unique])[inverse]

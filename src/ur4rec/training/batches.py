@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ur4rec.data.prepared import PreparedData
-from ur4rec.data.sequences import history_mask, pad_right
+from ur4rec.data.sequences import PackedSequences, pad_right
 
 
 @dataclass
@@ -73,7 +73,8 @@ class TrainingBatches:
             raise ValueError(f"unknown sampling {sampling!r}")
         self.target_counts = (self.targets > 0).sum(dim=1)
         # positives are built per batch: a dense [users, items] mask would not fit at scale
-        self.train_sequences = train if need_positives else None
+        self.device = device or torch.device("cpu")
+        self.train_sequences = PackedSequences(train, self.device) if need_positives else None
         self.num_items = data.num_items
         self.users = torch.arange(data.num_users)
         # users whose training prefix has a single item have nothing to predict
@@ -84,10 +85,10 @@ class TrainingBatches:
         self._token_len: int | None = None
         self.token_budget = max(int(round(batch_size * mean)), int(counts.max()) if len(counts)
                                 else 1)
-        self.device = device or torch.device("cpu")
-        if self.device.type != "cpu":
-            self._on_device = {name: getattr(self, name).to(self.device) for name in
-                               ("users", "inputs", "targets")}
+        # the whole (small) training set lives on the device for the run: a batch is gathered
+        # there, from an index the epoch uploads once — no copy and no host sync per step
+        self._on_device = {name: getattr(self, name).to(self.device) for name in
+                           ("users", "inputs", "targets")}
 
     def __len__(self) -> int:
         if self.batching == "tokens":
@@ -113,16 +114,16 @@ class TrainingBatches:
             chunks.append(order[start:])
         return chunks
 
-    def _gather(self, rows: torch.Tensor) -> TrainBatch:
+    def _gather(self, rows: torch.Tensor, rows_here: torch.Tensor) -> TrainBatch:
+        """The batch of users ``rows`` (host tensor; ``rows_here`` the same on the device),
+        cropped to its longest row (known on the host, so no device sync)."""
         longest = max(1, int(self.lengths[rows].max()))
-        source = self.__dict__ if self.device.type == "cpu" else self._on_device
-        index = rows.to(self.device)
+        source = self._on_device
         positives = None
         if self.train_sequences is not None:
-            positives = history_mask([self.train_sequences[r] for r in rows.tolist()],
-                                     self.num_items).to(self.device, non_blocking=True)
-        return TrainBatch(source["users"][index], source["inputs"][index, :longest],
-                          source["targets"][index, :longest], positives,
+            positives = self.train_sequences.mask(rows, self.num_items, rows_here)
+        return TrainBatch(source["users"][rows_here], source["inputs"][rows_here, :longest],
+                          source["targets"][rows_here, :longest], positives,
                           int(self.target_counts[rows].sum()))
 
     def epoch(self, generator: torch.Generator) -> Iterator[TrainBatch]:
@@ -143,5 +144,10 @@ class TrainingBatches:
             order = self.active[torch.argsort(lengths + noise)]
             chunks = (self._token_chunks(order) if self.batching == "tokens"
                       else list(torch.split(order, self.batch_size)))
-        for index in torch.randperm(len(chunks), generator=generator).tolist():
-            yield self._gather(chunks[index])
+        chunks = [chunks[i] for i in torch.randperm(len(chunks), generator=generator).tolist()]
+        order = torch.cat(chunks) if chunks else torch.zeros(0, dtype=torch.long)
+        order_here = order.to(self.device)  # one upload per epoch
+        start = 0
+        for rows in chunks:
+            yield self._gather(rows, order_here[start:start + len(rows)])
+            start += len(rows)

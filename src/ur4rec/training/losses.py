@@ -3,12 +3,35 @@
 All take ``hidden`` ``[T, D]`` (one row per training target), ``targets`` ``[T]`` item indices,
 and the item table ``[N + 1, D]`` (row 0 padding). Sampled losses take ``negatives`` ``[T, K]``;
 the shared softmax takes one ``[K]`` set of negatives for all targets of a batch.
+
+``weights`` ``[T]`` (optional, 1 or 0) lets a caller pass every position of a padded batch
+instead of selecting the real targets: rows of weight 0 count for nothing. On an accelerator
+this keeps every shape fixed — selecting rows with a boolean mask makes the host wait for the
+device to learn how many there are, once per step. The mean is then over the weighted rows,
+the same value as over the selected ones.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``values`` ``[T, ...]`` over the rows whose ``weights`` ``[T]`` are 1 (all rows
+    when ``weights`` is None); no host sync."""
+    if weights is None:
+        return values.mean()
+    expanded = weights.to(values.dtype).reshape(-1, *([1] * (values.ndim - 1))).expand_as(values)
+    return (values * expanded).sum() / expanded.sum().clamp(min=1)
+
+
+def real_targets(targets: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """``targets`` with each row of weight 0 (a padding position, target 0) replaced by the
+    batch's largest target, a real item: its logits stay finite and it counts for nothing."""
+    if weights is None:
+        return targets
+    return torch.where(weights > 0, targets, targets.max())
 
 
 def sample_negatives(positives: torch.Tensor, per_user: int,
@@ -70,13 +93,23 @@ class _ChunkedCrossEntropy(torch.autograd.Function):
         return grad_hidden * grad_output, grad_items * grad_output, None, None
 
 
-def full_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor
-                       ) -> torch.Tensor:
+def fused_logits_fit(hidden: torch.Tensor, catalogue_size: int) -> bool:
+    """On an accelerator the fused kernel over the whole ``[T, N]`` logit matrix wins while that
+    matrix fits a budget; on the CPU the chunked kernel is faster (see its docstring)."""
+    return hidden.device.type != "cpu" and hidden.shape[0] * catalogue_size <= 2**28
+
+
+def full_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor,
+                       weights: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax over the whole catalogue; row 0 (padding) is left out rather than masked."""
     catalogue = items[1:]
-    # on an accelerator the fused kernel wins while the logit matrix fits a budget
-    if hidden.device.type != "cpu" and hidden.shape[0] * len(catalogue) <= 2**28:
-        return F.cross_entropy(hidden @ catalogue.T, targets - 1)
+    if fused_logits_fit(hidden, len(catalogue)):
+        losses = F.cross_entropy(hidden @ catalogue.T, real_targets(targets, weights) - 1,
+                                 reduction="none")
+        return weighted_mean(losses, weights)
+    if weights is not None:  # the chunked kernel takes the real rows only
+        keep = weights > 0
+        hidden, targets = hidden[keep], targets[keep]
     budget = 2**18 if hidden.device.type == "cpu" else 2**26  # cache vs. memory sized blocks
     rows = int(min(65536, max(16, budget // max(len(catalogue), 1))))
     return _ChunkedCrossEntropy.apply(hidden, catalogue, targets - 1, rows)
@@ -90,25 +123,27 @@ def _pos_neg_logits(hidden: torch.Tensor, targets: torch.Tensor, negatives: torc
 
 
 def binary_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
-                         items: torch.Tensor) -> torch.Tensor:
+                         items: torch.Tensor, weights: torch.Tensor | None = None
+                         ) -> torch.Tensor:
     """SASRec paper loss: −log σ(pos) − Σ_k log(1 − σ(neg_k)), averaged over targets."""
     pos, neg = _pos_neg_logits(hidden, targets, negatives, items)
-    return (F.softplus(-pos) + F.softplus(neg).sum(-1)).mean()
+    return weighted_mean(F.softplus(-pos) + F.softplus(neg).sum(-1), weights)
 
 
 def bpr(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
-        items: torch.Tensor) -> torch.Tensor:
+        items: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Bayesian personalised ranking: −log σ(pos − neg), averaged over targets and negatives."""
     pos, neg = _pos_neg_logits(hidden, targets, negatives, items)
-    return F.softplus(neg - pos.unsqueeze(1)).mean()
+    return weighted_mean(F.softplus(neg - pos.unsqueeze(1)), weights)
 
 
 def sampled_softmax(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
-                    items: torch.Tensor) -> torch.Tensor:
+                    items: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax over the target and its K uniform negatives (no correction needed: uniform)."""
     pos, neg = _pos_neg_logits(hidden, targets, negatives, items)
     logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
-    return F.cross_entropy(logits, torch.zeros(len(pos), dtype=torch.long, device=pos.device))
+    zeros = torch.zeros(len(pos), dtype=torch.long, device=pos.device)
+    return weighted_mean(F.cross_entropy(logits, zeros, reduction="none"), weights)
 
 
 class SharedNegatives:
@@ -148,8 +183,8 @@ class SharedNegatives:
 
 
 def shared_negative_cross_entropy(pos: torch.Tensor, neg: torch.Tensor, targets: torch.Tensor,
-                                  negatives: torch.Tensor, log_q: torch.Tensor | None
-                                  ) -> torch.Tensor:
+                                  negatives: torch.Tensor, log_q: torch.Tensor | None,
+                                  weights: torch.Tensor | None = None) -> torch.Tensor:
     """Mean cross-entropy of each row's target logit ``pos`` ``[R, 1]`` against the shared
     negatives' logits ``neg`` ``[R, K]`` (``targets`` ``[R]``, ``negatives`` ``[K]`` item
     indices). With ``log_q`` every logit — the target's too — is corrected by ``− log Q(item)``;
@@ -159,20 +194,22 @@ def shared_negative_cross_entropy(pos: torch.Tensor, neg: torch.Tensor, targets:
         neg = neg - log_q[negatives].to(neg.dtype)
     neg = neg.masked_fill(negatives == targets.unsqueeze(-1), float("-inf"))
     logits = torch.cat([pos, neg], dim=-1).float()
-    return F.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long,
-                                               device=logits.device))
+    zeros = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+    return weighted_mean(F.cross_entropy(logits, zeros, reduction="none"), weights)
 
 
 def shared_softmax(hidden: torch.Tensor, targets: torch.Tensor, negatives: torch.Tensor,
-                   items: torch.Tensor, log_q: torch.Tensor | None = None) -> torch.Tensor:
+                   items: torch.Tensor, log_q: torch.Tensor | None = None,
+                   weights: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax over each target and the batch's shared ``negatives`` ``[K]``: ``[T, K]``
     logits instead of ``[T, N]`` (:func:`shared_negative_cross_entropy`). When the negatives are
     the whole catalogue once each and no correction is applied, this is exactly the full softmax
     cross-entropy (tested).
     """
+    targets = real_targets(targets, weights)
     pos = (hidden * items[targets]).sum(-1, keepdim=True)  # [T, 1]
     neg = hidden @ items[negatives].T  # [T, K]
-    return shared_negative_cross_entropy(pos, neg, targets, negatives, log_q)
+    return shared_negative_cross_entropy(pos, neg, targets, negatives, log_q, weights)
 
 
 SAMPLED_LOSSES = {"bce": binary_cross_entropy, "bpr": bpr, "sampled_softmax": sampled_softmax}
@@ -191,18 +228,20 @@ def kept_items(excluded: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tenso
 
 def next_item_loss(kind: str, hidden: torch.Tensor, targets: torch.Tensor, items: torch.Tensor,
                    negatives: torch.Tensor | None = None,
-                   excluded: torch.Tensor | None = None) -> torch.Tensor:
+                   excluded: torch.Tensor | None = None,
+                   weights: torch.Tensor | None = None) -> torch.Tensor:
     """Dispatch on the configured loss name (``ce``, ``bce``, ``bpr``, ``sampled_softmax``).
 
     ``excluded`` ``[N + 1]`` bool: items outside the training catalogue (cold items); the full
     softmax runs over the others only, so their rows of ``items`` get no gradient at all (the
-    sampled losses get negatives drawn without them)."""
+    sampled losses get negatives drawn without them). ``weights``: see the module docstring."""
+    targets = real_targets(targets, weights)
     if kind == "ce":
         catalogue = kept_items(excluded)
         if catalogue is not None:
             kept, remap = catalogue
-            return full_cross_entropy(hidden, remap[targets], items[kept])
-        return full_cross_entropy(hidden, targets, items)
+            return full_cross_entropy(hidden, remap[targets], items[kept], weights)
+        return full_cross_entropy(hidden, targets, items, weights)
     if negatives is None:
         raise ValueError(f"loss {kind!r} needs sampled negatives")
-    return SAMPLED_LOSSES[kind](hidden, targets, negatives, items)
+    return SAMPLED_LOSSES[kind](hidden, targets, negatives, items, weights)

@@ -30,9 +30,11 @@ from ur4rec.training.losses import (
     SharedNegatives,
     kept_items,
     next_item_loss,
+    real_targets,
     sample_negatives,
     shared_negative_cross_entropy,
     shared_softmax,
+    weighted_mean,
 )
 
 
@@ -49,16 +51,31 @@ def sequence_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: 
     return loss if align is None else loss + align
 
 
+def fixed_shapes(device: torch.device) -> bool:
+    """Whether losses take every padded position with a 0/1 weight (an accelerator: a boolean
+    row selection would make the host wait for the device once per step) or select the real
+    targets (the CPU, where selecting is free and the loss then skips the padding)."""
+    return device.type != "cpu"
+
+
 def _next_item_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind: str,
                     num_negatives: int, generator: torch.Generator | None,
                     excluded: torch.Tensor | None, shared: SharedNegatives | None
                     ) -> torch.Tensor:
     present = batch.targets > 0
+    if fixed_shapes(hidden.device):
+        def rows(t: torch.Tensor) -> torch.Tensor:
+            return t.flatten(0, 1)
+        weights: torch.Tensor | None = rows(present)
+    else:
+        def rows(t: torch.Tensor) -> torch.Tensor:
+            return t[present]
+        weights = None
     if kind == "shared_softmax":
         if shared is None:
             raise ValueError("loss 'shared_softmax' needs a SharedNegatives sampler")
-        return shared_softmax(hidden[present], batch.targets[present], shared.draw(generator),
-                              model.item_embeddings, shared.correction)
+        return shared_softmax(rows(hidden), rows(batch.targets), shared.draw(generator),
+                              model.item_embeddings, shared.correction, weights)
     negatives = None
     if kind != "ce":
         length = batch.targets.shape[1]
@@ -66,9 +83,9 @@ def _next_item_loss(model: SASRec, hidden: torch.Tensor, batch: TrainBatch, kind
         if excluded is not None:
             positives = positives | excluded.unsqueeze(0)  # never drawn as a negative
         drawn = sample_negatives(positives, length * num_negatives, generator)
-        negatives = drawn.view(len(drawn), length, num_negatives)[present]
-    return next_item_loss(kind, hidden[present], batch.targets[present], model.item_embeddings,
-                          negatives, excluded)
+        negatives = rows(drawn.view(len(drawn), length, num_negatives))
+    return next_item_loss(kind, rows(hidden), rows(batch.targets), model.item_embeddings,
+                          negatives, excluded, weights)
 
 
 def window_start(targets: torch.Tensor, window: int) -> torch.Tensor:
@@ -108,8 +125,13 @@ def random_positions(targets: torch.Tensor, count: int, generator: torch.Generat
 def _softmax_loss(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor
                   ) -> torch.Tensor:
     """Cross-entropy of ``[B, P, M]`` scores over the training catalogue for ``targets``
-    (1-based column + 1)."""
-    return F.cross_entropy(scores[valid], targets[valid] - 1)
+    (1-based column + 1), over the ``valid`` positions (see :func:`fixed_shapes`)."""
+    if not fixed_shapes(scores.device):
+        return F.cross_entropy(scores[valid], targets[valid] - 1)
+    weights = valid.flatten()
+    losses = F.cross_entropy(scores.flatten(0, 1), real_targets(targets.flatten(), weights) - 1,
+                             reduction="none")
+    return weighted_mean(losses, weights)
 
 
 class SampledCatalogue:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ import numpy as np
 import torch
 import torch.utils.deterministic
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 
 from ur4rec.config import RunConfig
@@ -67,7 +69,7 @@ def seed_everything(seed: int, *salt: int) -> torch.Generator:
 
 
 @contextmanager
-def deterministic_kernels(enabled: bool) -> Iterator[None]:
+def deterministic_kernels(enabled: bool, device: torch.device | None = None) -> Iterator[None]:
     """Run the block with ``torch.use_deterministic_algorithms(True, warn_only=True)`` when
     ``enabled``, and restore the previous setting after it.
 
@@ -75,18 +77,29 @@ def deterministic_kernels(enabled: bool) -> Iterator[None]:
     (``table[rows, cols]``, ``index_put_(accumulate=True)``) adds duplicate indices in thread
     order, so two runs of the same seed drifted apart in the 7th digit from the retriever's first
     epoch. The deterministic kernels cost nothing measurable here (docs/backbone.md). Warn-only:
-    an op with no deterministic kernel (some CUDA ones) warns instead of stopping the run.
+    an op with no deterministic kernel warns instead of stopping the run.
+
+    On CUDA (``device``) two more things are needed: cuBLAS is deterministic only with a fixed
+    workspace (``CUBLAS_WORKSPACE_CONFIG``, set here unless the user set it), and attention runs
+    on PyTorch's plain ("math") kernel — the fused cuDNN and memory-efficient backward passes
+    are not deterministic, and under this mode the cuDNN one also cost ~6× the whole step
+    (docs/benchmarks.md, "GPU").
     """
     before = torch.are_deterministic_algorithms_enabled()
     before_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     before_fill = torch.utils.deterministic.fill_uninitialized_memory
+    on_cuda = enabled and device is not None and device.type == "cuda"
     if enabled:
         torch.use_deterministic_algorithms(True, warn_only=True)
         # filling every torch.empty with NaN is for finding reads of uninitialised memory; it
         # changes no result of ours and cost ~10 % of a SASRec epoch
         torch.utils.deterministic.fill_uninitialized_memory = False
+    if on_cuda:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    attention = sdpa_kernel([SDPBackend.MATH]) if on_cuda else nullcontext()
     try:
-        yield
+        with attention:
+            yield
     finally:
         torch.use_deterministic_algorithms(before, warn_only=before_warn_only)
         torch.utils.deterministic.fill_uninitialized_memory = before_fill
@@ -202,7 +215,9 @@ class Trainer:
                                          if kind == "decay" else 0.0})
         if not param_groups:
             raise ValueError(f"no trainable parameters in groups {groups}")
-        return torch.optim.AdamW(param_groups, betas=tuple(self.train_config.adam_betas))
+        # one fused kernel per step on CUDA instead of several per parameter tensor
+        return torch.optim.AdamW(param_groups, betas=tuple(self.train_config.adam_betas),
+                                 fused=self.device.type == "cuda" or None)
 
     def _set_trainable(self, params: list[nn.Parameter], train: bool) -> None:
         for p in params:
@@ -247,8 +262,7 @@ class Trainer:
             targets += batch.num_targets
             bar.update(1)
             if show and (batches % 10 == 0 or batches == len(self.batches)):
-                bar.set_postfix(loss=f"{float(sums['loss']) / batches:.4f}", targets_per_s=
-                                f"{targets / max(time.perf_counter() - started, 1e-9):.0f}")
+                self._show_progress(bar, sums, batches, targets, started)
         bar.close()
         memory = getattr(self.model, "memory", None)
         if self.distributed is not None and memory is not None:
@@ -261,6 +275,15 @@ class Trainer:
                 "batches": batches, "targets": targets, "train_seconds": seconds,
                 "grad_norm": float(norms.mean()), "grad_norm_max": float(norms.max()),
                 "lr": {g["name"]: g["lr"] for g in optimizer.param_groups}}
+
+    def _show_progress(self, bar: Any, sums: dict[str, torch.Tensor], batches: int,
+                       targets: int, started: float) -> None:
+        """Targets per second, and the running loss where reading it is free (on an
+        accelerator it would make the host wait for the device: shown at the epoch's end)."""
+        postfix = {"targets_per_s": f"{targets / max(time.perf_counter() - started, 1e-9):.0f}"}
+        if self.device.type == "cpu" or batches == len(self.batches):
+            postfix["loss"] = f"{float(sums['loss']) / batches:.4f}"
+        bar.set_postfix(postfix)
 
     # ----------------------------------------------------------------- persistence
     def _save_last(self, state: StageState, optimizer: torch.optim.Optimizer,
@@ -433,7 +456,7 @@ class Trainer:
                 on_epoch = getattr(self.model, "on_epoch_start", None)
                 if on_epoch is not None:
                     on_epoch()
-                started = time.perf_counter()
+                started, started_at = time.perf_counter(), time.time()
                 stats = self._train_epoch(stage, active, optimizer, scheduler, generator,
                                           f"{stage} {epoch + 1}/{self.train_config.epochs_per_stage}")
                 switched = False
@@ -465,7 +488,8 @@ class Trainer:
                        "switch_count": alternation.switch_count if alternation else 0,
                        "switched": switched, **stats, "valid": valid,
                        "eval_seconds": eval_seconds,
-                       "seconds": time.perf_counter() - started, "best": improved,
+                       "seconds": time.perf_counter() - started, "started_at": started_at,
+                       "best": improved,
                        "selection": f"{selection[0]} {selection[1]}", **extra}
                 self._log_epoch(row)
                 for callback in self.callbacks:
