@@ -178,7 +178,8 @@ def cmd_data(args: argparse.Namespace) -> int:
     data = prepare_dataset(config, args.out, force=args.force)
     summary = data.summary()
     print(json.dumps({**summary, "folder": str(data.folder),
-                      "seconds": round(time.perf_counter() - started, 3)}))
+                      "seconds": round(time.perf_counter() - started, 3),
+                      "dropped": data.meta.get("dropped")}))
     return 0
 
 

@@ -263,11 +263,17 @@ class PreparedData:
         return data
 
 
-def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]) -> PreparedData:
-    """Filter, index, order, split and draw candidates (pure: no files written)."""
-    kept = filter_interactions(raw.interactions, settings["min_rating"],
-                               settings["min_user_interactions"],
-                               settings["min_item_interactions"], raw.source or raw.name)
+def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any],
+                   content: dict[str, str | None] | None = None) -> PreparedData:
+    """Filter, index, order, split and draw candidates (pure: no files written).
+
+    ``content``: :func:`content_identity` of the inputs ``raw`` was read from, recorded in
+    ``meta.json`` and part of the fingerprint (None: none known, e.g. data built in memory).
+    """
+    kept, dropped = filter_interactions(raw.interactions, settings["min_rating"],
+                                        settings["min_user_interactions"],
+                                        settings["min_item_interactions"], raw.source or raw.name)
+    report_dropped(dropped, raw.source or raw.name)
     item_ids = np.array(sorted(kept["item"].unique(), key=_natural_key), dtype=object)
     item_index = {item: index + 1 for index, item in enumerate(item_ids)}
     kept, cold_idx, cold_meta = _split_off_cold(kept, item_index, settings)
@@ -326,6 +332,7 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
         "fingerprint": fingerprint(settings), "raw_checksum": raw.checksum(),
         "raw_source": raw.source, "split_rule": SPLIT_RULE,
         "counts": {"users": len(users), "items": len(items), "interactions": len(ordered)},
+        "input_interactions": len(raw.interactions), "dropped": dropped,
         "has_kg": bool(len(kg)), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     if cold_meta:
@@ -335,6 +342,23 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
     return PreparedData(name=config.dataset, meta=meta, interactions=ordered, users=users,
                         items=items, kg=kg, valid_candidates=valid, test_candidates=test,
                         cold_interactions=cold_interactions, cold_items=cold_idx)
+
+
+def report_dropped(dropped: dict[str, Any], source: str) -> None:
+    """One log line per filter that removed something; duplicates are a warning (the file
+    holds the same event twice, which the user may not know)."""
+    duplicates = dropped["duplicates"]
+    if duplicates["interactions"]:
+        log.warning("%s: %d exact duplicate rows (same user, item and timestamp) dropped, the "
+                    "first of each kept (%d of them had another rating)", source,
+                    duplicates["interactions"], duplicates["other_rating"])
+    for name, key in (("data.min_rating", "min_rating"),
+                      ("data.min_user_interactions / data.min_item_interactions",
+                       "min_interactions")):
+        counts = dropped[key]
+        if counts["interactions"]:
+            log.info("%s: %s dropped %d interactions, %d users and %d items", source, name,
+                     counts["interactions"], counts["users"], counts["items"])
 
 
 def _split_off_cold(kept: pd.DataFrame, item_index: dict[Any, int], settings: dict[str, Any]
