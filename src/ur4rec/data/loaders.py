@@ -181,15 +181,31 @@ def items_from_frame(frame: pd.DataFrame, path: Path, space_separated_genres: bo
     return items
 
 
-def load_recbole_dataset(folder: Path, name: str | None = None) -> RawDataset:
+RECBOLE_SUFFIXES = (".inter", ".item", ".user", ".kg", ".link")
+
+
+def _recbole_stem(path: Path) -> tuple[Path, str]:
+    """``(folder, stem)`` of a RecBole dataset given as its ``.inter`` file or its folder (the
+    first ``.inter`` file by name)."""
+    if path.is_file():
+        return path.parent, path.stem
+    inters = sorted(path.glob("*.inter"))
+    if not inters:
+        raise DataError(f"{path}: no RecBole .inter file")
+    return path, inters[0].stem
+
+
+def recbole_files(path: Path) -> list[Path]:
+    """The atomic files :func:`load_recbole_dataset` reads from ``path`` (those present)."""
+    folder, stem = _recbole_stem(path)
+    return [folder / f"{stem}{suffix}" for suffix in RECBOLE_SUFFIXES
+            if (folder / f"{stem}{suffix}").is_file()]
+
+
+def load_recbole_dataset(folder: Path, name: str | None = None, encoding: str | None = None
+                         ) -> RawDataset:
     """RecBole atomic files: ``<name>.inter`` (+ ``.item``, ``.user``, ``.kg`` + ``.link``)."""
-    if folder.is_file():
-        folder, stem = folder.parent, folder.stem
-    else:
-        inters = sorted(folder.glob("*.inter"))
-        if not inters:
-            raise DataError(f"{folder}: no RecBole .inter file")
-        stem = inters[0].stem
+    folder, stem = _recbole_stem(folder)
     inter_path = folder / f"{stem}.inter"
     frame = _strip_recbole_types(read_table(inter_path, "tsv"))
     columns = ColumnNames(

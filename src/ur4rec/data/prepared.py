@@ -23,6 +23,7 @@ import json
 import logging
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from ur4rec.config import DataConfig
-from ur4rec.data.cache import cache_root
+from ur4rec.data.cache import cache_root, sha256_file
 from ur4rec.data.canonical import RawDataset
 from ur4rec.data.cold import (
     COLD_COLUMNS,
@@ -42,7 +43,12 @@ from ur4rec.data.cold import (
     empty_cold_interactions,
 )
 from ur4rec.data.filters import filter_interactions
-from ur4rec.data.loaders import detect_format, load_recbole_dataset, load_table_dataset
+from ur4rec.data.loaders import (
+    detect_format,
+    load_recbole_dataset,
+    load_table_dataset,
+    recbole_files,
+)
 from ur4rec.data.movielens import load_ml100k
 from ur4rec.data.split import draw_candidates, order_chronologically, user_sequences
 from ur4rec.errors import DataError
@@ -91,15 +97,69 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
     return settings
 
 
-def fingerprint(settings: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+def fingerprint(settings: dict[str, Any], content: dict[str, str | None] | None = None) -> str:
+    """12 hex digits naming the prepared data: its settings and, where a source has one, the
+    content of its input files (:func:`content_identity`). Every cache derived from a prepared
+    folder (texts, their provenance, run records) is keyed on this value, so data read from an
+    edited file never meets texts written from the old one. Without content (the presets, whose
+    content is pinned) it is the settings' fingerprint, as it always was."""
+    payload = {**settings, "content": content} if content else settings
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def default_prepared_dir(config: DataConfig) -> Path:
+    """``data.prepared_dir``, else a cache folder named by the settings' fingerprint.
+
+    The name leaves the content out on purpose: an edited input file maps to the same folder,
+    which :func:`prepare_dataset` finds stale (its ``meta.json`` records the checksums) and
+    prepares again, instead of leaving the old preparation behind under another name.
+    """
     if config.prepared_dir is not None:
         return config.prepared_dir
     settings = effective_settings(config)
     return cache_root() / "prepared" / f"{config.dataset}-{fingerprint(settings)}"
+
+
+def _pinned_content(config: DataConfig) -> dict[str, str | None]:
+    """Sources checked against checksums in the code on every load (ML-100K:
+    ``ML100K_INTERACTIONS_SHA256`` and ``RECBOLE_SHA256``): the settings already name exactly
+    one content, so there is nothing to add."""
+    return {}
+
+
+SOURCE_CONTENT: dict[str, Callable[[DataConfig], dict[str, str | None]]] = {
+    "ml-100k": _pinned_content,
+}
+"""How a built-in source (``settings["source"]``) names its content: ``{file: sha256}`` of what
+it reads (None for a file that is missing), or ``{}`` when its loader verifies a pinned
+checksum. A source not listed here is a user's path: the files :func:`input_files` names."""
+
+
+def input_files(config: DataConfig, settings: dict[str, Any]) -> list[Path]:
+    """The files a user's path source is read from: the interaction file (each RecBole atomic
+    file of a folder) and ``data.item_metadata``."""
+    path = Path(settings["source"])
+    files = [path]
+    if path.exists():
+        fmt = detect_format(path) if config.format == "auto" else config.format
+        if fmt == "recbole":
+            files = recbole_files(path)
+    if config.item_metadata is not None:
+        files.append(Path(config.item_metadata))
+    return files
+
+
+def content_identity(config: DataConfig, settings: dict[str, Any]) -> dict[str, str | None]:
+    """``{file: sha256}`` of the inputs (one streamed pass over each file; None for a missing
+    one); ``{}`` for a source whose content is pinned (:data:`SOURCE_CONTENT`)."""
+    digest = SOURCE_CONTENT.get(settings["source"])
+    if digest is not None:
+        return digest(config)
+    try:
+        return {str(path): sha256_file(path) if path.is_file() else None
+                for path in input_files(config, settings)}
+    except OSError as error:
+        raise DataError(f"{error.filename} cannot be read ({error.strerror})") from None
 
 
 def load_raw(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
@@ -329,7 +389,8 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
         raise DataError(f"{error}{extra}") from None
     meta = {
         "format_version": FORMAT_VERSION, "name": config.dataset, "settings": settings,
-        "fingerprint": fingerprint(settings), "raw_checksum": raw.checksum(),
+        "fingerprint": fingerprint(settings, content), "content": content or {},
+        "raw_checksum": raw.checksum(),
         "raw_source": raw.source, "split_rule": SPLIT_RULE,
         "counts": {"users": len(users), "items": len(items), "interactions": len(ordered)},
         "input_interactions": len(raw.interactions), "dropped": dropped,
@@ -442,21 +503,71 @@ def _natural_key(value: Any) -> tuple[int, Any]:
 
 def prepare_dataset(config: DataConfig, out: Path | None = None, force: bool = False
                     ) -> PreparedData:
-    """Load the prepared dataset at ``out`` (default: the cache), preparing it if absent."""
+    """Load the prepared dataset at ``out`` (default: the cache), preparing it if absent or
+    if an input file changed since (one warning names the file)."""
     settings = effective_settings(config)
     folder = out or default_prepared_dir(config)
+    content = content_identity(config, settings)
     if (folder / "meta.json").exists() and not force:
         data = PreparedData.load(folder)
-        if data.meta.get("fingerprint") != fingerprint(settings):
-            raise DataError(
-                f"{folder} holds dataset {data.meta.get('name')!r} prepared with other settings "
-                f"({data.meta.get('settings')}); choose another folder or pass --force"
-            )
-        return data
+        stale = stale_inputs(data.meta, folder, settings, content)
+        if stale is None:
+            return data
+        log.warning("%s: preparing again", stale)
     started = time.perf_counter()
     raw = load_raw(config, settings)
-    data = build_prepared(raw, config, settings)
+    data = build_prepared(raw, config, settings, content)
     data.meta["prepare_seconds"] = round(time.perf_counter() - started, 3)
     data.save(folder)
     log.info("prepared %s in %s: %s", config.dataset, folder, data.meta["counts"])
     return data
+
+
+def stale_inputs(meta: dict[str, Any], folder: Path, settings: dict[str, Any],
+                 content: dict[str, str | None]) -> str | None:
+    """Why the preparation in ``folder`` no longer matches its inputs, or None when it does.
+
+    Other settings are refused (the folder belongs to another preparation); an input that is
+    missing cannot be checked, so the folder is used as it is, with a warning.
+    """
+    if fingerprint(meta.get("settings") or {}) != fingerprint(settings):
+        raise DataError(
+            f"{folder} holds dataset {meta.get('name')!r} prepared with other settings "
+            f"({meta.get('settings')}); choose another folder or pass --force"
+        )
+    missing = [path for path, digest in content.items() if digest is None]
+    if missing:
+        log.warning("%s is missing, so whether %s still matches it cannot be checked; using "
+                    "the data as prepared on %s", missing[0], folder, meta.get("created"))
+        return None
+    recorded = meta.get("content") or {}
+    for path, digest in content.items():
+        before = recorded.get(path)
+        if before is None:
+            return (f"{folder} records no checksum of {path} (prepared by an older ur4rec, or "
+                    "from other files)")
+        if before != digest:
+            return (f"{path} changed since {folder} was prepared (sha256 {before[:12]}… then, "
+                    f"{str(digest)[:12]}… now)")
+    gone = [path for path in recorded if path not in content]
+    if gone:
+        return f"{gone[0]}, an input of {folder}, is no longer one"
+    return None
+
+
+def check_same_data(recorded: str | None, data: PreparedData, owner: Path) -> None:
+    """Refuse to read ``data`` for something (a run) made from data of another fingerprint.
+
+    ``recorded`` is the fingerprint ``owner`` saw. A run older than content fingerprints
+    recorded the settings' fingerprint only: whether its file changed cannot be told, which is
+    said, not refused.
+    """
+    if recorded is None or recorded == data.meta.get("fingerprint"):
+        return
+    if recorded == fingerprint(data.meta.get("settings") or {}):
+        log.warning("%s records only the settings of its data (an older ur4rec): whether %s "
+                    "changed since cannot be checked", owner, data.meta.get("raw_source"))
+        return
+    raise DataError(f"{owner} was made from data with fingerprint {recorded}, but {data.folder} "
+                    f"now holds {data.meta.get('fingerprint')}: the data file or its settings "
+                    "changed since; restore them to use it, or train again")
