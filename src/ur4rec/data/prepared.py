@@ -76,6 +76,10 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
             "preset that would ignore it: give your data its own name (data.dataset: my-data, "
             "or --dataset my-data on the command line)"
         )
+    if config.dataset in PRESETS and config.encoding is not None:
+        raise DataError(f"data.encoding is set ({config.encoding}) but data.dataset is "
+                        f"{config.dataset!r}, a built-in preset that reads its files in their "
+                        "own encoding: leave data.encoding out")
     if config.dataset in PRESETS:
         preset = PRESETS[config.dataset]
         settings = {"source": preset["source"]}
@@ -86,6 +90,8 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
                     "columns": config.columns.model_dump(),
                     "item_metadata": str(config.item_metadata) if config.item_metadata else None}
         settings.update({key: getattr(config, key) for key in PRESET_FIELDS})
+        if config.encoding is not None:  # only when set: other fingerprints stay as they were
+            settings["encoding"] = config.encoding
     else:
         raise DataError(
             f"unknown dataset {config.dataset!r}: use one of {', '.join(PRESETS)} or set "
@@ -170,8 +176,9 @@ def load_raw(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
         raise DataError(f"data.path {path} does not exist")
     fmt = detect_format(path) if config.format == "auto" else config.format
     if fmt == "recbole":
-        return load_recbole_dataset(path, config.dataset)
-    return load_table_dataset(path, fmt, config.columns, config.dataset, config.item_metadata)
+        return load_recbole_dataset(path, config.dataset, config.encoding)
+    return load_table_dataset(path, fmt, config.columns, config.dataset, config.item_metadata,
+                              config.encoding)
 
 
 @dataclass
