@@ -401,9 +401,10 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
     config = load_config(config_path)
     info_path = run_dir / "run.json"
     info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
-    prepared = info.get("prepared_dir")
-    data = prepare_data(config, Path(prepared) if prepared and Path(prepared).exists() else None)
-    check_same_data(info.get("data_fingerprint"), data, run_dir)
+    prepared = Path(info["prepared_dir"]) if info.get("prepared_dir") else None
+    folder = prepared if prepared is not None and prepared.exists() else None
+    check_same_data(info.get("data_fingerprint"), config.data, folder, run_dir)
+    data = prepare_data(config, folder)
     _, inputs = _model_inputs(config, data, run_dir, None)
     model = build_model(config, data, inputs)
     payload = load_checkpoint(run_dir / "checkpoints" / "final.pt",

@@ -161,9 +161,10 @@ def test_presets_keep_their_settings_fingerprint():
     assert default_prepared_dir(config).name == "ml-100k-8609f91a4561"
 
 
-def test_a_run_is_not_evaluated_on_an_edited_file(tmp_path, monkeypatch, capsys):
-    """The run's data is prepared again from the edited file; the run records the data it was
-    trained on, so `ur4rec evaluate` refuses (one line) instead of scoring other data."""
+def test_a_run_is_not_evaluated_on_an_edited_file(tmp_path, monkeypatch, capsys, caplog):
+    """The run records the fingerprint of the data it was trained on, so `ur4rec evaluate`
+    refuses (one line) instead of scoring other data — before preparing anything, so the
+    folder still holds the run's data."""
     monkeypatch.setattr("ur4rec.api._after_training", lambda run_dir: None)
     path = tmp_path / "a.csv"
     frame = thousand_rows(path)
@@ -176,3 +177,16 @@ def test_a_run_is_not_evaluated_on_an_edited_file(tmp_path, monkeypatch, capsys)
     assert main(["evaluate", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "was made from data with fingerprint" in err and len(err.strip().splitlines()) == 1
+    folder = json.loads((tmp_path / "run" / "run.json").read_text())["prepared_dir"]
+    assert len(PreparedData.load(Path(folder)).interactions) == 1000
+    frame.to_csv(path, index=False)  # restored: the run is evaluated again
+    assert main(["evaluate", str(tmp_path / "run")]) == 0
+    # a run of an older ur4rec recorded the settings' fingerprint: said, not refused
+    info_path = tmp_path / "run" / "run.json"
+    info = json.loads(info_path.read_text())
+    info["data_fingerprint"] = fingerprint(effective_settings(DataConfig(dataset="mine",
+                                                                         path=path)))
+    info_path.write_text(json.dumps(info))
+    with caplog.at_level(logging.WARNING):
+        assert main(["evaluate", str(tmp_path / "run")]) == 0
+    assert any("records only the settings" in r.getMessage() for r in caplog.records)

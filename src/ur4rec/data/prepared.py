@@ -562,19 +562,33 @@ def stale_inputs(meta: dict[str, Any], folder: Path, settings: dict[str, Any],
     return None
 
 
-def check_same_data(recorded: str | None, data: PreparedData, owner: Path) -> None:
-    """Refuse to read ``data`` for something (a run) made from data of another fingerprint.
+def check_same_data(recorded: str | None, config: DataConfig, folder: Path | None,
+                    owner: Path) -> None:
+    """Refuse to use data of another fingerprint than ``recorded`` (what ``owner``, a run, was
+    made from), before anything is prepared: an edited file does not overwrite the folder of
+    the run's data only to be refused afterwards.
 
-    ``recorded`` is the fingerprint ``owner`` saw. A run older than content fingerprints
-    recorded the settings' fingerprint only: whether its file changed cannot be told, which is
-    said, not refused.
+    The fingerprint the inputs give now is compared; where an input is missing, the one of the
+    prepared folder (``folder``, default: the cache), which is what would be read. A run older
+    than content fingerprints recorded the settings' fingerprint only: whether its file changed
+    cannot be told, which is said, not refused.
     """
-    if recorded is None or recorded == data.meta.get("fingerprint"):
+    if recorded is None:
         return
-    if recorded == fingerprint(data.meta.get("settings") or {}):
+    settings = effective_settings(config)
+    content = content_identity(config, settings)
+    now = fingerprint(settings, content)
+    if any(digest is None for digest in content.values()):
+        meta_path = (folder or default_prepared_dir(config)) / "meta.json"
+        if not meta_path.is_file():
+            return  # nothing to read: preparing names the missing file
+        now = json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint")
+    if recorded == now:
+        return
+    if recorded == fingerprint(settings):
         log.warning("%s records only the settings of its data (an older ur4rec): whether %s "
-                    "changed since cannot be checked", owner, data.meta.get("raw_source"))
+                    "changed since cannot be checked", owner, settings["source"])
         return
-    raise DataError(f"{owner} was made from data with fingerprint {recorded}, but {data.folder} "
-                    f"now holds {data.meta.get('fingerprint')}: the data file or its settings "
-                    "changed since; restore them to use it, or train again")
+    raise DataError(f"{owner} was made from data with fingerprint {recorded}, but its data now "
+                    f"gives {now}: the data file or its settings changed since; restore them to "
+                    "use it, or train again")
