@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ur4rec.cli import main
 from ur4rec.config import ColumnNames, DataConfig
@@ -103,3 +104,23 @@ def write_config(tmp_path, path):
     config.write_text(f"data: {{dataset: mine, path: {path}, min_rating: 4, num_candidates: 2, "
                       "columns: {rating: rating}}\n", encoding="utf-8")
     return config
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_duplicate_rows_equal_an_exact_comparison(monkeypatch, collide):
+    """The hash only picks candidates: with every row colliding, the exact pass still marks
+    exactly the rows pandas calls duplicated, and counts the other ratings."""
+    from ur4rec.data import filters
+
+    rng = np.random.default_rng(1)
+    users, items = rng.integers(0, 5, 400), rng.integers(0, 6, 400)
+    stamps, ratings = rng.integers(0, 4, 400), rng.integers(1, 3, 400).astype(float)
+    ratings[::7] = np.nan
+    if collide:
+        monkeypatch.setattr(filters, "_mix", lambda u, i, t: np.zeros(len(u), dtype=np.uint64))
+    mask, other = filters.duplicate_rows(users, items, stamps, ratings)
+    frame = pd.DataFrame({"u": users, "i": items, "t": stamps, "r": ratings})
+    np.testing.assert_array_equal(mask, frame.duplicated(["u", "i", "t"]).to_numpy())
+    first = frame.groupby(["u", "i", "t"])["r"].transform(lambda r: r.iloc[0]).to_numpy()
+    differs = ~((ratings == first) | (np.isnan(ratings) & np.isnan(first)))
+    assert other == int((mask & differs).sum()) > 0
