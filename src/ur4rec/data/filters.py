@@ -118,7 +118,10 @@ def _mix(users: np.ndarray, items: np.ndarray, stamps: np.ndarray) -> np.ndarray
 def _removed(users: np.ndarray, items: np.ndarray, before: np.ndarray, after: np.ndarray
              ) -> dict[str, int]:
     """Interactions, users and items present among ``before`` rows and gone among ``after``."""
-    return {"interactions": int(before.sum() - after.sum()),
+    lost = int(before.sum() - after.sum())
+    if not lost:  # the usual case: nothing to count, no pass over the rows
+        return {"interactions": 0, "users": 0, "items": 0}
+    return {"interactions": lost,
             "users": _distinct(users, before) - _distinct(users, after),
             "items": _distinct(items, before) - _distinct(items, after)}
 
