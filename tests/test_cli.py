@@ -43,12 +43,30 @@ def tiny_config(tmp_path: Path, **training) -> Path:
     (["data", "prepare", "--dataset", "ml-1b"], "unknown dataset 'ml-1b'"),
     (["train", "--config", "nope.yaml", "--output_dir", "x"], "config file nope.yaml does not exist"),
     (["data", "prepare", "--dataset", "x", "--path", "missing.csv"], "missing.csv does not exist"),
+    # issue 22 item 13: a malformed --columns is never silently ignored
+    (["data", "prepare", "--dataset", "x", "--path", "a.csv", "--columns", "bogus"],
+     "--columns: 'bogus' is not ROLE=COLUMN"),
+    (["data", "prepare", "--dataset", "x", "--path", "a.csv", "--columns", "user=uid,item="],
+     "--columns: 'item=' is not ROLE=COLUMN"),
+    (["data", "prepare", "--dataset", "x", "--path", "a.csv", "--columns", "usr=uid"],
+     "--columns: unknown role 'usr'"),
+    (["data", "prepare", "--dataset", "x", "--path", "a.csv", "--columns", "user=a,user=b"],
+     "--columns: role 'user' is given twice"),
+    (["data", "prepare", "--dataset", "x", "--path", "a.csv", "--min-user-interactions", "1"],
+     "command line: key 'min_user_interactions': Input should be greater than or equal to 3"),
 ])
 def test_bad_input_is_one_line_without_traceback(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_column_roles_are_the_config_roles():
+    from ur4rec.cli import COLUMN_ROLES
+    from ur4rec.config import ColumnNames
+
+    assert COLUMN_ROLES == tuple(ColumnNames.model_fields)
 
 
 def test_unknown_config_key_exits_nonzero_naming_key_and_file(tmp_path):

@@ -22,7 +22,12 @@ import torch
 
 from ur4rec import __version__
 from ur4rec.config import RunConfig, dump_config, load_config, resolved_dict
-from ur4rec.data.prepared import PreparedData, default_prepared_dir, prepare_dataset
+from ur4rec.data.prepared import (
+    PreparedData,
+    check_same_data,
+    default_prepared_dir,
+    prepare_dataset,
+)
 from ur4rec.errors import CheckpointError, ConfigError, UR4RecError
 from ur4rec.evaluation.cold import cold_results
 from ur4rec.evaluation.evaluator import Evaluator
@@ -435,10 +440,11 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
         raise UR4RecError(f"{run_dir} is not a run directory (no config.yaml)")
     config = load_config(config_path)
     info_path = run_dir / "run.json"
-    prepared = None
-    if info_path.exists():
-        prepared = json.loads(info_path.read_text(encoding="utf-8")).get("prepared_dir")
-    data = prepare_data(config, Path(prepared) if prepared and Path(prepared).exists() else None)
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {}
+    prepared = Path(info["prepared_dir"]) if info.get("prepared_dir") else None
+    folder = prepared if prepared is not None and prepared.exists() else None
+    check_same_data(info.get("data_fingerprint"), config.data, folder, run_dir)
+    data = prepare_data(config, folder)
     _, inputs = _model_inputs(config, data, run_dir, None)
     model = build_model(config, data, inputs)
     payload = load_checkpoint(run_dir / "checkpoints" / "final.pt",

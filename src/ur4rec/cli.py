@@ -60,6 +60,8 @@ def _add_data(sub: argparse._SubParsersAction) -> None:
     prep.add_argument("--format", choices=["auto", "csv", "tsv", "parquet", "recbole"])
     prep.add_argument("--columns", help="user=COL,item=COL,timestamp=COL[,rating=COL]")
     prep.add_argument("--item-metadata", type=Path, help="item table: id, title, year, genres")
+    prep.add_argument("--encoding", help="text encoding of --path and --item-metadata "
+                                         "(default utf-8; MovieLens .dat: latin-1)")
     prep.add_argument("--min-rating", type=float)
     prep.add_argument("--min-user-interactions", type=int)
     prep.add_argument("--min-item-interactions", type=int)
@@ -159,7 +161,7 @@ def cmd_data_synth(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "synth":
         return cmd_data_synth(args)
-    from ur4rec.config import ColumnNames, DataConfig, load_config
+    from ur4rec.config import DataConfig, data_config_from_dict, load_config
     from ur4rec.data.prepared import prepare_dataset
 
     base = load_config(args.config).data if args.config else DataConfig(dataset=args.dataset)
@@ -167,27 +169,44 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.config is None or args.dataset != "ml-100k":
         updates["dataset"] = args.dataset
     for flag, key in (("path", "path"), ("format", "format"), ("item_metadata", "item_metadata"),
+                      ("encoding", "encoding"),
                       ("min_rating", "min_rating"),
                       ("min_user_interactions", "min_user_interactions"),
                       ("min_item_interactions", "min_item_interactions")):
         if getattr(args, flag) is not None:
             updates[key] = getattr(args, flag)
-    if args.columns:
-        pairs = dict(part.split("=", 1) for part in args.columns.split(",") if "=" in part)
-        unknown = set(pairs) - set(ColumnNames.model_fields)
-        if unknown:
-            raise UR4RecError(f"--columns: unknown role(s) {sorted(unknown)}; use user, item, "
-                              "timestamp, rating")
-        updates["columns"] = ColumnNames(**pairs)
-    config = DataConfig.model_validate({**base.model_dump(exclude_unset=True), **updates})
+    if args.columns is not None:
+        updates["columns"] = parse_columns(args.columns)
+    config = data_config_from_dict({**base.model_dump(exclude_unset=True), **updates},
+                                   "command line")
     import time
 
     started = time.perf_counter()
     data = prepare_dataset(config, args.out, force=args.force)
     summary = data.summary()
     print(json.dumps({**summary, "folder": str(data.folder),
-                      "seconds": round(time.perf_counter() - started, 3)}))
+                      "seconds": round(time.perf_counter() - started, 3),
+                      "dropped": data.meta.get("dropped")}))
     return 0
+
+
+COLUMN_ROLES = ("user", "item", "timestamp", "rating")
+
+
+def parse_columns(text: str) -> dict[str, str]:
+    """``user=COL,item=COL,...`` as ``{role: column}``; anything else is a one-line error."""
+    pairs: dict[str, str] = {}
+    for part in text.split(","):
+        role, equals, column = (piece.strip() for piece in part.partition("="))
+        if not equals or not role or not column:
+            raise UR4RecError(f"--columns: {part.strip()!r} is not ROLE=COLUMN; expected "
+                              "user=COL,item=COL,timestamp=COL[,rating=COL]")
+        if role not in COLUMN_ROLES:
+            raise UR4RecError(f"--columns: unknown role {role!r}; use {', '.join(COLUMN_ROLES)}")
+        if role in pairs:
+            raise UR4RecError(f"--columns: role {role!r} is given twice")
+        pairs[role] = column
+    return pairs
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ A YAML config is nested by section (``data``, ``sasrec``, ``retriever``, ``memor
 
 from __future__ import annotations
 
+import codecs
 import difflib
 from enum import Enum
 from pathlib import Path
@@ -52,6 +53,28 @@ class DataConfig(_Section):
     # what the items are, for the template texts' words (data/domains.py); auto: the preset's,
     # or for your own data film when most items have a release year, else generic
     domain: Literal["auto", "film", "product", "business", "generic"] = "auto"
+    # text encoding of data.path and data.item_metadata; null: UTF-8 (MovieLens .dat files:
+    # Latin-1). A byte that does not decode is an error naming line and offset, never replaced
+    encoding: str | None = None
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown text encoding {value!r} (e.g. utf-8, latin-1, "
+                                 "cp1252)") from None
+        return value
+
+
+def data_config_from_dict(raw: dict[str, Any], source: str) -> DataConfig:
+    """A :class:`DataConfig` from a mapping (command-line options), one-line errors."""
+    try:
+        return DataConfig.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(error, source)) from None
 
 
 class SASRecConfig(_Section):

@@ -103,6 +103,28 @@ def test_yelp_is_read_from_the_users_own_download(online, monkeypatch, tmp_path)
     assert online.served.requests == []
 
 
+def test_a_new_release_in_the_users_yelp_folder_is_prepared_again(online, monkeypatch, tmp_path,
+                                                                  caplog):
+    """The user's raw files are part of the fingerprint (data/textrich.content_identity): the
+    same folder with an edited review file is new data, not the cached preparation."""
+    fixture = raw_fixtures.yelp()
+    folder = tmp_path / "yelp_dataset"
+    folder.mkdir()
+    for name, payload in fixture.files.items():
+        (folder / name).write_bytes(payload)
+    monkeypatch.setitem(TEXT_RICH_PRESETS, "yelp", dataclasses.replace(
+        TEXT_RICH_PRESETS["yelp"], counts=fixture.counts, raw_counts_binding=False))
+    config = DataConfig(dataset="yelp", path=folder, num_candidates=2)
+    first = prepare_dataset(config)
+    reviews = next(name for name in fixture.files if "review" in name)
+    lines = (folder / reviews).read_bytes().splitlines(keepends=True)
+    (folder / reviews).write_bytes(b"".join(lines[:-1]))  # one review fewer
+    second = prepare_dataset(config)
+    assert second.meta["fingerprint"] != first.meta["fingerprint"]
+    assert second.meta["content"] != first.meta["content"]
+    assert f"{reviews} changed since" in caplog.text
+
+
 def test_yelp_without_a_download_says_how_to_get_one(online, capsys):
     assert main(["data", "prepare", "--dataset", "yelp"]) == 2
     error = capsys.readouterr().err

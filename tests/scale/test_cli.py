@@ -40,6 +40,15 @@ def test_recommend_all_writes_what_recommend_says(tiny_run, tmp_path):
         assert [r["item"] for r in line["items"]] == [r["item"] for r in expected]
 
 
+@pytest.mark.parametrize("k", ["-1", "0"])
+def test_recommend_all_with_a_k_below_one_is_one_line(tiny_run, tmp_path, capsys, k):
+    for command in ("recommend-all", "recommend"):
+        target = ["--out", str(tmp_path / "x")] if command == "recommend-all" else ["--user", "u1"]
+        assert main([command, str(tiny_run), *target, "--k", k]) == 2
+        err = capsys.readouterr().err
+        assert f"--k must be at least 1, got {k}" in err and len(err.strip().splitlines()) == 1
+
+
 def test_recommend_all_refuses_a_model_without_vectors(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("ur4rec.api._after_training", lambda run_dir: None)
     data = tmp_path / "log.csv"

@@ -6,7 +6,11 @@ column or the row.
 
 from __future__ import annotations
 
+import codecs
+import itertools
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -33,10 +37,17 @@ def detect_format(path: Path) -> str:
     )
 
 
-def read_table(path: Path, fmt: str) -> pd.DataFrame:
-    """Read a whole table as given; strings stay strings so ids keep their spelling."""
+def read_table(path: Path, fmt: str, encoding: str | None = None) -> pd.DataFrame:
+    """Read a whole table as given; strings stay strings so ids keep their spelling.
+
+    ``encoding`` (``data.encoding``; None: UTF-8, Latin-1 for MovieLens ``.dat``) is strict: a
+    byte that does not decode is an error naming its line and offset, never a replacement
+    character that could make two ids one.
+    """
     if not path.exists():
         raise DataError(f"data file {path} does not exist")
+    if fmt != "parquet":
+        encoding = encoding or ("latin-1" if fmt == "dat" else "utf-8")
     try:
         if path.stat().st_size == 0:
             raise DataError(f"data file {path} is empty")
@@ -44,17 +55,49 @@ def read_table(path: Path, fmt: str) -> pd.DataFrame:
             frame = pd.read_parquet(path)
         elif fmt == "dat":  # MovieLens-1M style: user::item::rating::timestamp, no header
             frame = pd.read_csv(path, sep="::", engine="python", header=None, dtype=str,
-                                encoding="latin-1")
+                                encoding=encoding)
         else:
             frame = pd.read_csv(path, sep="," if fmt == "csv" else "\t", dtype=str,
-                                keep_default_na=False, encoding_errors="replace")
+                                keep_default_na=False, encoding=encoding)
     except DataError:
         raise
+    except UnicodeDecodeError as error:
+        raise undecodable(path, str(encoding), path.open) or DataError(
+            f"data file {path} is not valid {encoding} ({error})") from None
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise DataError(f"data file {path} cannot be read as {fmt}: {error}") from None
     if frame.empty:
         raise DataError(f"data file {path} has no rows")
     return frame
+
+
+ENCODING_HINT = ("if the file is in another encoding, name it: --encoding latin-1 (or cp1252, "
+                 "…; data.encoding in a config)")
+
+
+def undecodable(path: Path, encoding: str, open_binary: Callable[[str], BinaryIO],
+                hint: str = ENCODING_HINT) -> DataError | None:
+    """The first bytes of ``path`` that ``encoding`` cannot decode, as a one-line error naming
+    the line and byte offset, then ``hint`` (None: it all decodes). One streamed pass, 1 MiB at
+    a time; ``open_binary("rb")`` opens the bytes to check (a gzip opener for compressed
+    files)."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    offset, line = 0, 1
+    with open_binary("rb") as handle:
+        for block in itertools.chain(iter(lambda: handle.read(1 << 20), b""), [b""]):
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as error:
+                # error.object: bytes held back from the block before, then this block
+                held = max(0, len(error.object) - len(block))
+                at = offset - held + error.start
+                line += error.object[:error.start].count(b"\n")
+                bad = bytes(error.object[error.start:error.end])
+                return DataError(f"{path}: line {line} (byte offset {at}) is not valid "
+                                 f"{encoding} ({bad!r}); {hint}")
+            offset += len(block)
+            line += block.count(b"\n")
+    return None
 
 
 def _numeric_column(frame: pd.DataFrame, column: str, path: Path, what: str) -> np.ndarray:
@@ -122,13 +165,15 @@ def _id_column(column: pd.Series) -> np.ndarray:
 
 
 def load_table_dataset(path: Path, fmt: str, columns: ColumnNames, name: str,
-                       item_metadata: Path | None = None) -> RawDataset:
-    """A CSV/TSV/Parquet/.dat interaction file, plus an optional item-metadata table."""
-    frame = read_table(path, fmt)
+                       item_metadata: Path | None = None, encoding: str | None = None
+                       ) -> RawDataset:
+    """A CSV/TSV/Parquet/.dat interaction file, plus an optional item-metadata table, both in
+    ``encoding`` (see :func:`read_table`)."""
+    frame = read_table(path, fmt, encoding)
     if fmt == "dat":
         frame.columns = ["user_id", "item_id", "rating", "timestamp"][: len(frame.columns)]
     interactions = interactions_from_frame(frame, columns, path)
-    items = load_item_metadata(item_metadata) if item_metadata else _empty_items()
+    items = load_item_metadata(item_metadata, encoding) if item_metadata else _empty_items()
     return RawDataset(name=name, interactions=interactions, items=items, source=str(path))
 
 
@@ -136,10 +181,10 @@ def _empty_items() -> pd.DataFrame:
     return pd.DataFrame(columns=ITEM_COLUMNS)
 
 
-def load_item_metadata(path: Path) -> pd.DataFrame:
+def load_item_metadata(path: Path, encoding: str | None = None) -> pd.DataFrame:
     """An item table with an id column and any of title / year / genres (``|`` or space split)."""
     fmt = detect_format(path)
-    frame = read_table(path, "tsv" if fmt == "recbole" else fmt)
+    frame = read_table(path, "tsv" if fmt == "recbole" else fmt, encoding)
     if fmt == "dat":  # MovieLens-1M movies.dat: id::Title (Year)::Genre|Genre, no header
         frame.columns = ["item_id", "title", "genres"][: len(frame.columns)]
     return items_from_frame(_strip_recbole_types(frame), path, space_separated_genres=
@@ -181,17 +226,33 @@ def items_from_frame(frame: pd.DataFrame, path: Path, space_separated_genres: bo
     return items
 
 
-def load_recbole_dataset(folder: Path, name: str | None = None) -> RawDataset:
+RECBOLE_SUFFIXES = (".inter", ".item", ".user", ".kg", ".link")
+
+
+def _recbole_stem(path: Path) -> tuple[Path, str]:
+    """``(folder, stem)`` of a RecBole dataset given as its ``.inter`` file or its folder (the
+    first ``.inter`` file by name)."""
+    if path.is_file():
+        return path.parent, path.stem
+    inters = sorted(path.glob("*.inter"))
+    if not inters:
+        raise DataError(f"{path}: no RecBole .inter file")
+    return path, inters[0].stem
+
+
+def recbole_files(path: Path) -> list[Path]:
+    """The atomic files :func:`load_recbole_dataset` reads from ``path`` (those present)."""
+    folder, stem = _recbole_stem(path)
+    return [folder / f"{stem}{suffix}" for suffix in RECBOLE_SUFFIXES
+            if (folder / f"{stem}{suffix}").is_file()]
+
+
+def load_recbole_dataset(folder: Path, name: str | None = None, encoding: str | None = None
+                         ) -> RawDataset:
     """RecBole atomic files: ``<name>.inter`` (+ ``.item``, ``.user``, ``.kg`` + ``.link``)."""
-    if folder.is_file():
-        folder, stem = folder.parent, folder.stem
-    else:
-        inters = sorted(folder.glob("*.inter"))
-        if not inters:
-            raise DataError(f"{folder}: no RecBole .inter file")
-        stem = inters[0].stem
+    folder, stem = _recbole_stem(folder)
     inter_path = folder / f"{stem}.inter"
-    frame = _strip_recbole_types(read_table(inter_path, "tsv"))
+    frame = _strip_recbole_types(read_table(inter_path, "tsv", encoding))
     columns = ColumnNames(
         user=_pick(frame, ("user_id", "user")) or "user_id",
         item=_pick(frame, ("item_id", "item")) or "item_id",
@@ -200,24 +261,25 @@ def load_recbole_dataset(folder: Path, name: str | None = None) -> RawDataset:
     )
     interactions = interactions_from_frame(frame, columns, inter_path)
     item_path = folder / f"{stem}.item"
-    items = items_from_frame(_strip_recbole_types(read_table(item_path, "tsv")), item_path) \
-        if item_path.exists() else _empty_items()
+    items = items_from_frame(_strip_recbole_types(read_table(item_path, "tsv", encoding)),
+                             item_path) if item_path.exists() else _empty_items()
     user_path = folder / f"{stem}.user"
     users = pd.DataFrame(columns=["user"])
     if user_path.exists():
-        users = _strip_recbole_types(read_table(user_path, "tsv"))
+        users = _strip_recbole_types(read_table(user_path, "tsv", encoding))
         users = users.rename(columns={_pick(users, ("user_id", "user")): "user"})
-    kg = load_recbole_kg(folder / f"{stem}.kg", folder / f"{stem}.link")
+    kg = load_recbole_kg(folder / f"{stem}.kg", folder / f"{stem}.link", encoding)
     return RawDataset(name=name or stem, interactions=interactions, items=items, kg=kg,
                       users=users, source=str(folder))
 
 
-def load_recbole_kg(kg_path: Path, link_path: Path) -> pd.DataFrame:
+def load_recbole_kg(kg_path: Path, link_path: Path, encoding: str | None = None
+                    ) -> pd.DataFrame:
     """Keep the facts about linked items (``film.film.<relation>``) as (item, relation, entity)."""
     if not (kg_path.exists() and link_path.exists()):
         return pd.DataFrame(columns=KG_COLUMNS)
-    link = _strip_recbole_types(read_table(link_path, "tsv"))
-    kg = _strip_recbole_types(read_table(kg_path, "tsv"))
+    link = _strip_recbole_types(read_table(link_path, "tsv", encoding))
+    kg = _strip_recbole_types(read_table(kg_path, "tsv", encoding))
     entity_to_item = dict(zip(link["entity_id"], link["item_id"].astype(str).str.strip(), strict=True))
     kg = kg[kg["relation_id"].str.startswith("film.film.") & kg["head_id"].isin(entity_to_item)]
     facts = pd.DataFrame({

@@ -24,6 +24,7 @@ import json
 import logging
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -33,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ur4rec.config import DataConfig
-from ur4rec.data.cache import cache_root
+from ur4rec.data.cache import cache_root, sha256_file
 from ur4rec.data.canonical import RawDataset
 from ur4rec.data.cold import (
     COLD_COLUMNS,
@@ -44,10 +45,16 @@ from ur4rec.data.cold import (
 )
 from ur4rec.data.domains import resolve_domain
 from ur4rec.data.filters import filter_interactions
-from ur4rec.data.loaders import detect_format, load_recbole_dataset, load_table_dataset
+from ur4rec.data.loaders import (
+    detect_format,
+    load_recbole_dataset,
+    load_table_dataset,
+    recbole_files,
+)
 from ur4rec.data.movielens import load_ml100k
 from ur4rec.data.split import draw_candidates, order_chronologically, user_sequences
 from ur4rec.data.textrich import TEXT_RICH_PRESETS, load_text_rich, source_settings
+from ur4rec.data.textrich import content_identity as text_rich_content
 from ur4rec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -77,6 +84,10 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
             "preset that would ignore it: give your data its own name (data.dataset: my-data, "
             "or --dataset my-data on the command line)"
         )
+    if config.dataset in PRESETS and config.encoding is not None:
+        raise DataError(f"data.encoding is set ({config.encoding}) but data.dataset is "
+                        f"{config.dataset!r}, a built-in preset that reads its files in their "
+                        "own encoding: leave data.encoding out")
     if config.dataset in PRESETS:
         preset = PRESETS[config.dataset]
         settings = {"source": preset["source"]}
@@ -89,6 +100,8 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
                     "columns": config.columns.model_dump(),
                     "item_metadata": str(config.item_metadata) if config.item_metadata else None}
         settings.update({key: getattr(config, key) for key in PRESET_FIELDS})
+        if config.encoding is not None:  # only when set: other fingerprints stay as they were
+            settings["encoding"] = config.encoding
     else:
         raise DataError(
             f"unknown dataset {config.dataset!r}: use one of {', '.join(PRESETS)} or set "
@@ -102,15 +115,70 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
     return settings
 
 
-def fingerprint(settings: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+def fingerprint(settings: dict[str, Any], content: dict[str, str | None] | None = None) -> str:
+    """12 hex digits naming the prepared data: its settings and, where a source has one, the
+    content of its input files (:func:`content_identity`). Every cache derived from a prepared
+    folder (texts, their provenance, run records) is keyed on this value, so data read from an
+    edited file never meets texts written from the old one. Without content (the presets, whose
+    content is pinned) it is the settings' fingerprint, as it always was."""
+    payload = {**settings, "content": content} if content else settings
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def default_prepared_dir(config: DataConfig) -> Path:
+    """``data.prepared_dir``, else a cache folder named by the settings' fingerprint.
+
+    The name leaves the content out on purpose: an edited input file maps to the same folder,
+    which :func:`prepare_dataset` finds stale (its ``meta.json`` records the checksums) and
+    prepares again, instead of leaving the old preparation behind under another name.
+    """
     if config.prepared_dir is not None:
         return config.prepared_dir
     settings = effective_settings(config)
     return cache_root() / "prepared" / f"{config.dataset}-{fingerprint(settings)}"
+
+
+def _pinned_content(config: DataConfig) -> dict[str, str | None]:
+    """Sources checked against checksums in the code on every load (ML-100K:
+    ``ML100K_INTERACTIONS_SHA256`` and ``RECBOLE_SHA256``): the settings already name exactly
+    one content, so there is nothing to add."""
+    return {}
+
+
+SOURCE_CONTENT: dict[str, Callable[[DataConfig], dict[str, str | None]]] = {
+    "ml-100k": _pinned_content,
+    **{name: text_rich_content for name in TEXT_RICH_PRESETS},
+}
+"""How a built-in source (``settings["source"]``) names its content: ``{file: sha256}`` of what
+it reads (None for a file that is missing), or ``{}`` when its loader verifies a pinned
+checksum. A source not listed here is a user's path: the files :func:`input_files` names."""
+
+
+def input_files(config: DataConfig, settings: dict[str, Any]) -> list[Path]:
+    """The files a user's path source is read from: the interaction file (each RecBole atomic
+    file of a folder) and ``data.item_metadata``."""
+    path = Path(settings["source"])
+    files = [path]
+    if path.exists():
+        fmt = detect_format(path) if config.format == "auto" else config.format
+        if fmt == "recbole":
+            files = recbole_files(path)
+    if config.item_metadata is not None:
+        files.append(Path(config.item_metadata))
+    return files
+
+
+def content_identity(config: DataConfig, settings: dict[str, Any]) -> dict[str, str | None]:
+    """``{file: sha256}`` of the inputs (one streamed pass over each file; None for a missing
+    one); ``{}`` for a source whose content is pinned (:data:`SOURCE_CONTENT`)."""
+    digest = SOURCE_CONTENT.get(settings["source"])
+    if digest is not None:
+        return digest(config)
+    try:
+        return {str(path): sha256_file(path) if path.is_file() else None
+                for path in input_files(config, settings)}
+    except OSError as error:
+        raise DataError(f"{error.filename} cannot be read ({error.strerror})") from None
 
 
 def load_raw(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
@@ -123,8 +191,9 @@ def load_raw(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
         raise DataError(f"data.path {path} does not exist")
     fmt = detect_format(path) if config.format == "auto" else config.format
     if fmt == "recbole":
-        return load_recbole_dataset(path, config.dataset)
-    return load_table_dataset(path, fmt, config.columns, config.dataset, config.item_metadata)
+        return load_recbole_dataset(path, config.dataset, config.encoding)
+    return load_table_dataset(path, fmt, config.columns, config.dataset, config.item_metadata,
+                              config.encoding)
 
 
 @dataclass
@@ -276,11 +345,17 @@ class PreparedData:
         return data
 
 
-def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]) -> PreparedData:
-    """Filter, index, order, split and draw candidates (pure: no files written)."""
-    kept = filter_interactions(raw.interactions, settings["min_rating"],
-                               settings["min_user_interactions"],
-                               settings["min_item_interactions"], raw.source or raw.name)
+def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any],
+                   content: dict[str, str | None] | None = None) -> PreparedData:
+    """Filter, index, order, split and draw candidates (pure: no files written).
+
+    ``content``: :func:`content_identity` of the inputs ``raw`` was read from, recorded in
+    ``meta.json`` and part of the fingerprint (None: none known, e.g. data built in memory).
+    """
+    kept, dropped = filter_interactions(raw.interactions, settings["min_rating"],
+                                        settings["min_user_interactions"],
+                                        settings["min_item_interactions"], raw.source or raw.name)
+    report_dropped(dropped, raw.source or raw.name)
     item_ids = np.array(sorted(kept["item"].unique(), key=_natural_key), dtype=object)
     item_index = {item: index + 1 for index, item in enumerate(item_ids)}
     kept, cold_idx, cold_meta = _split_off_cold(kept, item_index, settings)
@@ -336,9 +411,11 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
         raise DataError(f"{error}{extra}") from None
     meta = {
         "format_version": FORMAT_VERSION, "name": config.dataset, "settings": settings,
-        "fingerprint": fingerprint(settings), "raw_checksum": raw.checksum(),
+        "fingerprint": fingerprint(settings, content), "content": content or {},
+        "raw_checksum": raw.checksum(),
         "raw_source": raw.source, "split_rule": SPLIT_RULE,
         "counts": {"users": len(users), "items": len(items), "interactions": len(ordered)},
+        "input_interactions": len(raw.interactions), "dropped": dropped,
         "has_kg": bool(len(kg)), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "domain": resolve_domain(settings.get("domain"), items),
     }
@@ -350,6 +427,23 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
     return PreparedData(name=config.dataset, meta=meta, interactions=ordered, users=users,
                         items=items, kg=kg, valid_candidates=valid, test_candidates=test,
                         cold_interactions=cold_interactions, cold_items=cold_idx)
+
+
+def report_dropped(dropped: dict[str, Any], source: str) -> None:
+    """One log line per filter that removed something; duplicates are a warning (the file
+    holds the same event twice, which the user may not know)."""
+    duplicates = dropped["duplicates"]
+    if duplicates["interactions"]:
+        log.warning("%s: %d exact duplicate rows (same user, item and timestamp) dropped, the "
+                    "first of each kept (%d of them had another rating)", source,
+                    duplicates["interactions"], duplicates["other_rating"])
+    for name, key in (("data.min_rating", "min_rating"),
+                      ("data.min_user_interactions / data.min_item_interactions",
+                       "min_interactions")):
+        counts = dropped[key]
+        if counts["interactions"]:
+            log.info("%s: %s dropped %d interactions, %d users and %d items", source, name,
+                     counts["interactions"], counts["users"], counts["items"])
 
 
 def _split_off_cold(kept: pd.DataFrame, item_index: dict[Any, int], settings: dict[str, Any]
@@ -433,21 +527,85 @@ def _natural_key(value: Any) -> tuple[int, Any]:
 
 def prepare_dataset(config: DataConfig, out: Path | None = None, force: bool = False
                     ) -> PreparedData:
-    """Load the prepared dataset at ``out`` (default: the cache), preparing it if absent."""
+    """Load the prepared dataset at ``out`` (default: the cache), preparing it if absent or
+    if an input file changed since (one warning names the file)."""
     settings = effective_settings(config)
     folder = out or default_prepared_dir(config)
+    content = content_identity(config, settings)
     if (folder / "meta.json").exists() and not force:
         data = PreparedData.load(folder)
-        if data.meta.get("fingerprint") != fingerprint(settings):
-            raise DataError(
-                f"{folder} holds dataset {data.meta.get('name')!r} prepared with other settings "
-                f"({data.meta.get('settings')}); choose another folder or pass --force"
-            )
-        return data
+        stale = stale_inputs(data.meta, folder, settings, content)
+        if stale is None:
+            return data
+        log.warning("%s: preparing again", stale)
     started = time.perf_counter()
     raw = load_raw(config, settings)
-    data = build_prepared(raw, config, settings)
+    data = build_prepared(raw, config, settings, content)
     data.meta["prepare_seconds"] = round(time.perf_counter() - started, 3)
     data.save(folder)
     log.info("prepared %s in %s: %s", config.dataset, folder, data.meta["counts"])
     return data
+
+
+def stale_inputs(meta: dict[str, Any], folder: Path, settings: dict[str, Any],
+                 content: dict[str, str | None]) -> str | None:
+    """Why the preparation in ``folder`` no longer matches its inputs, or None when it does.
+
+    Other settings are refused (the folder belongs to another preparation); an input that is
+    missing cannot be checked, so the folder is used as it is, with a warning.
+    """
+    if fingerprint(meta.get("settings") or {}) != fingerprint(settings):
+        raise DataError(
+            f"{folder} holds dataset {meta.get('name')!r} prepared with other settings "
+            f"({meta.get('settings')}); choose another folder or pass --force"
+        )
+    missing = [path for path, digest in content.items() if digest is None]
+    if missing:
+        log.warning("%s is missing, so whether %s still matches it cannot be checked; using "
+                    "the data as prepared on %s", missing[0], folder, meta.get("created"))
+        return None
+    recorded = meta.get("content") or {}
+    for path, digest in content.items():
+        before = recorded.get(path)
+        if before is None:
+            return (f"{folder} records no checksum of {path} (prepared by an older ur4rec, or "
+                    "from other files)")
+        if before != digest:
+            return (f"{path} changed since {folder} was prepared (sha256 {before[:12]}… then, "
+                    f"{str(digest)[:12]}… now)")
+    gone = [path for path in recorded if path not in content]
+    if gone:
+        return f"{gone[0]}, an input of {folder}, is no longer one"
+    return None
+
+
+def check_same_data(recorded: str | None, config: DataConfig, folder: Path | None,
+                    owner: Path) -> None:
+    """Refuse to use data of another fingerprint than ``recorded`` (what ``owner``, a run, was
+    made from), before anything is prepared: an edited file does not overwrite the folder of
+    the run's data only to be refused afterwards.
+
+    The fingerprint the inputs give now is compared; where an input is missing, the one of the
+    prepared folder (``folder``, default: the cache), which is what would be read. A run older
+    than content fingerprints recorded the settings' fingerprint only: whether its file changed
+    cannot be told, which is said, not refused.
+    """
+    if recorded is None:
+        return
+    settings = effective_settings(config)
+    content = content_identity(config, settings)
+    now = fingerprint(settings, content)
+    if any(digest is None for digest in content.values()):
+        meta_path = (folder or default_prepared_dir(config)) / "meta.json"
+        if not meta_path.is_file():
+            return  # nothing to read: preparing names the missing file
+        now = json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint")
+    if recorded == now:
+        return
+    if recorded == fingerprint(settings):
+        log.warning("%s records only the settings of its data (an older ur4rec): whether %s "
+                    "changed since cannot be checked", owner, settings["source"])
+        return
+    raise DataError(f"{owner} was made from data with fingerprint {recorded}, but its data now "
+                    f"gives {now}: the data file or its settings changed since; restore them to "
+                    "use it, or train again")

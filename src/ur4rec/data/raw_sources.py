@@ -123,7 +123,7 @@ def read_beauty_raw(files: dict[str, Path]) -> RawDataset:
         rows.append((str(_field(record, "reviewerID", path, number)),
                      str(_field(record, "asin", path, number)),
                      int(_field(record, "unixReviewTime", path, number))))
-    frame = filter_interactions(_interactions(rows), None, CORE, CORE, str(path))
+    frame, _ = filter_interactions(_interactions(rows), None, CORE, CORE, str(path))
     records, _ = _metadata(files["meta_Beauty.json.gz"], set(frame["item"]))
     rows_items = [(item, clean_title(records.get(item, {}).get("title")), [], None)
                   for item in sorted(set(frame["item"]))]
@@ -163,7 +163,7 @@ def read_scientific_raw(files: dict[str, Path]) -> RawDataset:
                           "timestamp": times.to_numpy(dtype=np.int64),
                           "rating": np.nan})
     frame = frame[frame["item"].isin(present).to_numpy()]
-    frame = filter_interactions(frame, None, CORE, CORE, str(path))
+    frame, _ = filter_interactions(frame, None, CORE, CORE, str(path))
     frame = _last_per_user(frame, SCIENTIFIC_KEEP_LAST)
     rows_items = [(item, *_scientific_fields(records.get(item, {})))
                   for item in sorted(set(frame["item"]))]
@@ -206,7 +206,7 @@ def read_yelp_raw(files: dict[str, Path]) -> RawDataset:
                         "is not 'YYYY-MM-DD[ HH:MM:SS]'")
     frame["timestamp"] = ((stamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
                           ).to_numpy(dtype=np.int64)
-    frame = filter_interactions(frame, None, CORE, CORE, str(path))
+    frame, _ = filter_interactions(frame, None, CORE, CORE, str(path))
     business = files["yelp_academic_dataset_business.json"]
     wanted, found = set(frame["item"]), {}
     for number, line in _lines(business):

@@ -159,6 +159,19 @@ def _origin(config: DataConfig, preset: TextRichPreset) -> str:
         f"({', '.join(raw.name for raw in preset.raw_files)})")
 
 
+def content_identity(config: DataConfig) -> dict[str, str | None]:
+    """What names a text-rich preset's content for the prepared data's fingerprint: nothing
+    beyond the settings where the files are pinned (the published copies, checked against
+    their sha256 on every load; downloaded raw files, checked against the checksum recorded at
+    download), else ``{file: sha256}`` of the raw files the user gave in ``data.path`` (a new
+    Yelp release in the same folder is new data)."""
+    preset = TEXT_RICH_PRESETS[config.dataset]
+    if config.path is None or _origin(config, preset) == "published":
+        return {}
+    return {str(path): sha256_file(path) if path.is_file() else None
+            for path in _raw_paths(config, preset).values()}
+
+
 def load_text_rich(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
     """The preset's interactions and items from the origin ``settings`` names, verified."""
     preset = TEXT_RICH_PRESETS[settings["source"]]

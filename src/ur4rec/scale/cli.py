@@ -90,6 +90,8 @@ def cmd_recommend_all(args: argparse.Namespace) -> int:
     from ur4rec import api
     from ur4rec.scale.retrieval import faiss_topk_for_run, supports_faiss
 
+    if args.k < 1:
+        raise UR4RecError(f"--k must be at least 1, got {args.k}")
     run = api.load_run(args.run_dir, args.device)
     if not supports_faiss(run.model):
         raise UR4RecError(f"{args.run_dir}: a {run.config.model} model does not score by inner "

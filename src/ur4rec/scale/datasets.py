@@ -19,10 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from ur4rec.data.loaders import items_from_frame, read_table
+from ur4rec.data.loaders import items_from_frame, read_table, undecodable
 from ur4rec.errors import DataError
 
 AMAZON_REVIEW_COLUMNS = ["reviewerID", "asin", "overall", "unixReviewTime"]
+RECODE_HINT = "convert reads UTF-8: re-encode the file first (e.g. iconv -f latin1 -t utf-8)"
 
 
 def movielens_1m_items(path: str | Path) -> pd.DataFrame:
@@ -40,7 +41,7 @@ def _json_lines(path: Path) -> Iterator[dict[str, Any]]:
     """Records of a (gzipped) JSON-lines file; the 2014 Amazon files hold Python literals."""
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
+        with opener(path, "rt", encoding="utf-8") as handle:  # strict: never a merged id
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -55,6 +56,9 @@ def _json_lines(path: Path) -> Iterator[dict[str, Any]]:
                 if not isinstance(record, dict):
                     raise DataError(f"{path}: line {number} is not an object")
                 yield record
+    except UnicodeDecodeError as error:
+        raise undecodable(path, "utf-8", lambda mode: opener(path, mode), RECODE_HINT) or DataError(
+            f"{path} is not valid UTF-8 ({error})") from None
     except OSError as error:
         raise DataError(f"{path} cannot be read ({error})") from None
 
@@ -91,6 +95,9 @@ def amazon_reviews(path: str | Path) -> pd.DataFrame:
     else:
         try:
             frame = pd.read_csv(path, header=None, dtype=str, keep_default_na=False)
+        except UnicodeDecodeError as error:
+            raise undecodable(path, "utf-8", path.open, RECODE_HINT) or DataError(
+                f"{path} is not valid UTF-8 ({error})") from None
         except (OSError, ValueError) as error:
             raise DataError(f"{path} cannot be read as a ratings CSV ({error})") from None
         if frame.shape[1] != 4:

@@ -108,7 +108,9 @@ def check_output_folder(folder: Path, data: PreparedData, backend: str, model: s
         data.meta.get("fingerprint"), backend, model, version)
     if not same:
         origin = (f"backend {previous.get('backend')!r}, model {previous.get('model')!r}, "
-                  f"dataset {previous.get('dataset')!r}" if previous else "an unknown origin")
+                  f"dataset {previous.get('dataset')!r} with fingerprint "
+                  f"{previous.get('fingerprint')} (this data: {data.meta.get('fingerprint')})"
+                  if previous else "an unknown origin")
         raise DataError(f"{folder} already holds texts from {origin}; choose another --out or "
                         "pass --force to overwrite them")
 

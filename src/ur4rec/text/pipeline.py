@@ -172,6 +172,12 @@ def _text_source(config: TextsConfig, data: PreparedData, run_dir: Path,
         if identity == (data.meta.get("fingerprint"), config.backend, model, version):
             if provenance.get("complete"):
                 return folder, "cached"
+        elif config.dir is not None and identity[1:] == (config.backend, model, version):
+            raise DataError(
+                f"texts.dir {folder} holds texts written from other data (fingerprint "
+                f"{identity[0]}; this data: {data.meta.get('fingerprint')} — the data file or "
+                "its settings changed since): delete them to write them again, or choose "
+                "another texts.dir")
         elif config.dir is not None:
             raise ConfigError(
                 f"texts.dir {folder} holds texts from backend {provenance.get('backend')!r} "
