@@ -75,6 +75,8 @@ class UR4Rec(Recommender):
                                       None if image is None else image.shape[1],
                                       single_expert=config.retriever.single_expert, cold=cold)
         self.register_buffer("cold_columns", cold[1:], persistent=False)  # [N] real items
+        # SASRec's cold scores say nothing unless its item table reads text (the adapter)
+        self.sasrec_blind_on_cold = with_sasrec and config.sasrec.item_text != "adapter"
         dim = config.retriever.output_dim
         self.memory = UserMemory(num_users, dim, config.memory) if config.memory.enabled else None
         self.fusion = (ScoreFusion(config.fusion, config.sasrec.hidden_dim, dim)
@@ -196,7 +198,7 @@ class UR4Rec(Recommender):
             out["retriever_state"] = self.retriever.summary(tokens)
             out["retriever"] = self.retriever.score(tokens, self.candidate_vectors(items), items)
         if need == "fused" and self.fusion is not None:
-            if items is None and bool(self.cold_columns.any()):
+            if items is None and self.sasrec_blind_on_cold and bool(self.cold_columns.any()):
                 out["sasrec"] = self._neutral_on_cold(out["sasrec"])
             weights = self.fusion.weights(out["sasrec_state"], out["retriever_state"])
             out["fused"] = self.fusion(out["sasrec"], out["retriever"], weights)
@@ -205,7 +207,9 @@ class UR4Rec(Recommender):
     def _neutral_on_cold(self, sasrec: torch.Tensor) -> torch.Tensor:
         """SASRec scores ``[B, P, N]`` with every cold item's set to the row's mean over the warm
         items: an id SASRec never trained says nothing, so among cold items the fused ranking is
-        the retriever's (its text) instead of the untrained ids' noise."""
+        the retriever's (its text) instead of the untrained ids' noise. Not with
+        ``sasrec.item_text: adapter``: there a cold item's row is its text view (its id part is
+        zeroed), scores SASRec learned to give, and they are kept."""
         cold = self.cold_columns
         neutral = sasrec[..., ~cold].mean(dim=-1, keepdim=True)
         return torch.where(cold, neutral, sasrec)
