@@ -503,5 +503,11 @@ def format_results_table(results: dict[str, Any]) -> str:
     header = (f"{results.get('model', '?')} on {dataset.get('name', '?')} "
               f"({dataset.get('users')} users, {dataset.get('items')} items)")
     if results.get("leaky"):
-        header += " — LEAKY: user texts may contain validation/test items"
+        sides = results.get("texts", {}).get("sides", {})
+        items = sides.get("items", {}).get("possibly_leaking")
+        users = sides.get("users", {}).get("possibly_leaking", not items)
+        header += " — LEAKY: " + "; ".join(
+            note for flagged, note in ((users, "user texts may contain validation/test items"),
+                                       (items, "item texts may quote held-out interactions"))
+            if flagged)
     return header + "\n" + "\n".join(lines)
