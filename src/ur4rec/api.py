@@ -12,7 +12,7 @@ import logging
 import platform
 import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from ur4rec import __version__
 from ur4rec.config import RunConfig, dump_config, load_config, resolved_dict
 from ur4rec.data.prepared import PreparedData, default_prepared_dir, prepare_dataset
 from ur4rec.errors import CheckpointError, ConfigError, UR4RecError
-from ur4rec.evaluation.cold import cold_results
+from ur4rec.evaluation.cold import CaseUserTexts, cold_results
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.evaluation.metrics import random_guess_expectation
 from ur4rec.evaluation.routing import routing_by_slice
@@ -175,8 +175,9 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool,
     eval_started = time.perf_counter()
     model.to(device)
     results = _results(config, data, model, evaluator, device, info)
-    results.update(cold_results(model, data, config.evaluation, device))  # data.cold_items
-    routing = routing_by_slice(model, data)  # a routed MoE only
+    case_texts = _case_user_texts(config, data, model, texts)  # data.cold_items, user state
+    results.update(cold_results(model, data, config.evaluation, device, case_texts))
+    routing = routing_by_slice(model, data, case_texts)  # a routed MoE only
     if routing:
         results["routing_by_slice"] = routing
     if "fusion_selection" in summary:
@@ -200,6 +201,18 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool,
     _write_results(run_dir, results)
     _after_training(run_dir)
     return results
+
+
+def _case_user_texts(config: RunConfig, data: PreparedData, model: Recommender,
+                     run_texts: dict[str, Any] | None) -> CaseUserTexts | None:
+    """What writes each cold case's user text from the interactions before its target
+    (:mod:`ur4rec.text.case_texts`), for a model that reads per-user state on data with cold
+    items; None otherwise. ``run_texts``: the run's texts record (``results.json["texts"]``)."""
+    if not model.reads_user_state or not len(data.cold_items):
+        return None
+    from ur4rec.text.case_texts import cold_case_user_vectors
+
+    return partial(cold_case_user_vectors, config, data, run_texts=run_texts)
 
 
 def _check_resumable(run_dir: Path, config: RunConfig) -> None:
@@ -425,7 +438,10 @@ def evaluate(run_dir: str | Path, save_ranks: str | Path | None = None, device: 
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
     results.update({"test": test.metrics, "valid": valid.metrics, "dataset": run.data.summary(),
                     "slices": results_slices(valid=valid, test=test)})
-    results.update(cold_results(run.model, run.data, run.config.evaluation, run.device))
+    record = Path(run_dir) / "texts.json"  # how the run's user texts were made
+    run_texts = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    results.update(cold_results(run.model, run.data, run.config.evaluation, run.device,
+                                _case_user_texts(run.config, run.data, run.model, run_texts)))
     results.setdefault("timing", {})["evaluate_s"] = round(time.perf_counter() - started, 3)
     _write_results(Path(run_dir), results)
     if save_ranks is not None:
