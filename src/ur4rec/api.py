@@ -141,6 +141,10 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool,
     texts_started = time.perf_counter()
     texts, inputs = first(lambda: _model_inputs(config, data, run_dir,
                                                 Path(llm_data_dir) if llm_data_dir else None))
+    if texts is not None and config.model in ("retriever", "ur4rec") and is_main:
+        from ur4rec.text.item_exposure import item_exposure_for_run
+
+        texts["item_exposure"] = item_exposure_for_run(config, data, texts)  # docs/texts.md
     texts_s = time.perf_counter() - texts_started
     seed_everything(config.training.seed)
     model = build_model(config, data, inputs)
