@@ -190,3 +190,28 @@ def test_a_run_records_its_case_texts_and_evaluate_reproduces_the_cold_figures(t
     again = api.evaluate(tmp_path / "run")
     assert again["cold"]["metrics"] == results["cold"]["metrics"]
     assert again["cold"]["user_texts"]["dir"] == record["dir"]
+
+
+def test_routing_on_cold_cases_reads_the_case_texts(data):
+    """``routing_by_slice``'s cold slice reads the cases as the cold protocol does: a routed
+    retriever's weights there come from the case texts (and a fresh memory), never the stored
+    state — without a writer of case texts it refuses."""
+    from functools import partial
+
+    from ur4rec.evaluation.routing import routing_by_slice
+
+    config = config_from_dict({**SMALL, "model": "retriever",
+                               "retriever": {**SMALL["retriever"], "single_expert": False}})
+    rng = np.random.default_rng(0)
+    model = build_model(config, data, TextInputs(
+        rng.normal(size=(data.num_users, DIM)).astype("f4"),
+        rng.normal(size=(data.num_items + 1, DIM)).astype("f4"))).eval()
+    with pytest.raises(ValueError, match="user_texts"):
+        routing_by_slice(model, data)
+    writer = partial(cold_case_user_vectors, config, data)
+    before = routing_by_slice(model, data, writer)["cold"]
+    with torch.no_grad():
+        model.user_text.normal_()  # the stored texts: not read by cold cases
+        model.memory.state.normal_()
+        model.memory.has_memory.fill_(True)
+    assert routing_by_slice(model, data, writer)["cold"] == before
