@@ -58,7 +58,8 @@ COLD_EVAL_RULE = (
     "file order); input = the warm interactions with a timestamp strictly before the target's "
     "(users with none are skipped); full: ranked among all cold items, the user's other cold "
     "items masked; sampled: among the target and up to num_candidates - 1 cold items the user "
-    "never interacted with, drawn once by data.candidate_seed"
+    "never interacted with, drawn once by data.candidate_seed; a model's per-user state (user "
+    "text, memory) is written from the user's interactions before the target too"
 )
 HALVES_RULE = (
     "cold items ordered by their held-out interactions (most first, ties in seeded order), taken "
