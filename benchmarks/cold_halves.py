@@ -19,7 +19,9 @@ Every figure is cold full NDCG@10 on each half (:func:`ur4rec.evaluation.cold.co
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +30,10 @@ from cold_ceiling import WithPrior  # benchmarks/, beside this script
 
 from ur4rec import api
 from ur4rec.data.cold import cold_item_mask
-from ur4rec.evaluation.cold import cold_cases, cold_halves, evaluate_cold
+from ur4rec.evaluation.cold import cold_cases, cold_halves, evaluate_cold, with_user_texts
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.text_baselines import loo_ridge_strength, ridge_map
+from ur4rec.text.case_texts import cold_case_user_vectors
 
 ENSEMBLES = (("text_to_id_loo", "adapter_align05"), ("text_to_id_loo", "retriever"),
              ("text_to_id_loo", "adapter_align05", "retriever"),
@@ -46,6 +49,7 @@ class StandardisedSum(Recommender):
     def __init__(self, members: list[Recommender], cold: torch.Tensor) -> None:
         super().__init__()
         self.members, self.max_seq_len = members, max(m.max_seq_len for m in members)
+        self.reads_user_state = any(m.reads_user_state for m in members)  # cases carry texts
         self.register_buffer("cold", cold, persistent=False)
 
     def score_all(self, batch: UserBatch) -> torch.Tensor:
@@ -71,7 +75,12 @@ def one_seed(runs: Path, seed: int) -> dict[str, dict[str, float]]:
     names = sorted({name for combo in ENSEMBLES for name in combo} | {"text_to_id_llm_loo"})
     loaded = {name: api.load_run(runs / name / f"seed{seed}") for name in names}
     data, config = loaded["text_to_id_loo"].data, loaded["text_to_id_loo"].config.evaluation
-    cases = {half: cold_cases(data, items=items)
+    # the retriever reads user texts: each case's is written before its target, as in its run
+    retriever = loaded["retriever"]
+    record = retriever.run_dir / "texts.json"
+    user_texts = partial(cold_case_user_vectors, retriever.config, data,
+                         run_texts=json.loads(record.read_text()) if record.is_file() else None)
+    cases = {half: with_user_texts(cold_cases(data, items=items), user_texts)[0]
              for half, items in zip(("valid", "test"), cold_halves(data), strict=True)}
 
     def halves(model: Recommender) -> dict[str, float]:

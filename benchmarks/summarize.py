@@ -57,7 +57,8 @@ def cold_half_figures(results: dict) -> dict[str, float]:
 def with_results(folder: Path, row: dict) -> dict:
     """Add what the seed's ``results.json`` holds beyond ``bench.json``: the validation figures of
     a fused run (the retriever alone, SASRec share 0, and the chosen fusion) and the cold-item
-    halves (written again by ``ur4rec evaluate``, so re-evaluated runs show them too)."""
+    figures, all cold items and each half (written again by ``ur4rec evaluate``, so
+    re-evaluated runs show their new figures, not ``bench.json``'s from training time)."""
     path = folder / f"seed{row['seed']}" / "results.json"
     if not path.is_file():
         return row
@@ -66,7 +67,9 @@ def with_results(folder: Path, row: dict) -> dict:
     if selection:
         row = {**row, "retriever valid": selection["valid"]["0.00"],
                "fused valid": max(selection["valid"].values())}
-    return {**row, **cold_half_figures(results)}
+    cold = {f"cold {protocol} ndcg@10": metrics["ndcg@10"] for protocol, metrics in
+            results.get("cold", {}).get("metrics", {}).items()}
+    return {**row, **cold, **cold_half_figures(results)}
 
 
 def print_routing(folders: list[Path]) -> None:

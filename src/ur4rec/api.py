@@ -12,7 +12,7 @@ import logging
 import platform
 import time
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from ur4rec.data.prepared import (
     prepare_dataset,
 )
 from ur4rec.errors import CheckpointError, ConfigError, UR4RecError
-from ur4rec.evaluation.cold import cold_results
+from ur4rec.evaluation.cold import CaseUserTexts, cold_results
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.evaluation.metrics import random_guess_expectation
 from ur4rec.evaluation.routing import routing_by_slice
@@ -180,6 +180,10 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool, ov
     texts_started = time.perf_counter()
     texts, inputs = first(lambda: _model_inputs(config, data, run_dir,
                                                 Path(llm_data_dir) if llm_data_dir else None))
+    if texts is not None and config.model in ("retriever", "ur4rec") and is_main:
+        from ur4rec.text.item_exposure import item_exposure_for_run
+
+        texts["item_exposure"] = item_exposure_for_run(config, data, texts)  # docs/texts.md
     texts_s = time.perf_counter() - texts_started
     seed_everything(config.training.seed)
     model = build_model(config, data, inputs)
@@ -215,8 +219,9 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool, ov
     eval_started = time.perf_counter()
     model.to(device)
     results = _results(config, data, model, evaluator, device, info)
-    results.update(cold_results(model, data, config.evaluation, device))  # data.cold_items
-    routing = routing_by_slice(model, data)  # a routed MoE only
+    case_texts = _case_user_texts(config, data, model, texts)  # data.cold_items, user state
+    results.update(cold_results(model, data, config.evaluation, device, case_texts))
+    routing = routing_by_slice(model, data, case_texts)  # a routed MoE only
     if routing:
         results["routing_by_slice"] = routing
     if "fusion_selection" in summary:
@@ -240,6 +245,18 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool, ov
     _write_results(run_dir, results)
     _after_training(run_dir)
     return results
+
+
+def _case_user_texts(config: RunConfig, data: PreparedData, model: Recommender,
+                     run_texts: dict[str, Any] | None) -> CaseUserTexts | None:
+    """What writes each cold case's user text from the interactions before its target
+    (:mod:`ur4rec.text.case_texts`), for a model that reads per-user state on data with cold
+    items; None otherwise. ``run_texts``: the run's texts record (``results.json["texts"]``)."""
+    if not model.reads_user_state or not len(data.cold_items):
+        return None
+    from ur4rec.text.case_texts import cold_case_user_vectors
+
+    return partial(cold_case_user_vectors, config, data, run_texts=run_texts)
 
 
 def _check_resumable(run_dir: Path, config: RunConfig) -> None:
@@ -471,7 +488,10 @@ def evaluate(run_dir: str | Path, save_ranks: str | Path | None = None, device: 
     results = json.loads(results_path.read_text(encoding="utf-8")) if results_path.exists() else {}
     results.update({"test": test.metrics, "valid": valid.metrics, "dataset": run.data.summary(),
                     "slices": results_slices(valid=valid, test=test)})
-    results.update(cold_results(run.model, run.data, run.config.evaluation, run.device))
+    record = Path(run_dir) / "texts.json"  # how the run's user texts were made
+    run_texts = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    results.update(cold_results(run.model, run.data, run.config.evaluation, run.device,
+                                _case_user_texts(run.config, run.data, run.model, run_texts)))
     results.setdefault("timing", {})["evaluate_s"] = round(time.perf_counter() - started, 3)
     _write_results(Path(run_dir), results)
     if save_ranks is not None:
@@ -549,5 +569,11 @@ def format_results_table(results: dict[str, Any]) -> str:
     header = (f"{results.get('model', '?')} on {dataset.get('name', '?')} "
               f"({dataset.get('users')} users, {dataset.get('items')} items)")
     if results.get("leaky"):
-        header += " — LEAKY: user texts may contain validation/test items"
+        sides = results.get("texts", {}).get("sides", {})
+        items = sides.get("items", {}).get("possibly_leaking")
+        users = sides.get("users", {}).get("possibly_leaking", not items)
+        header += " — LEAKY: " + "; ".join(
+            note for flagged, note in ((users, "user texts may contain validation/test items"),
+                                       (items, "item texts may quote held-out interactions"))
+            if flagged)
     return header + "\n" + "\n".join(lines)

@@ -283,6 +283,15 @@ def test_leaky_texts(tmp_path):
     assert only(run, "leaky_texts").severity == CRITICAL
 
 
+def test_leaky_item_texts_are_named_as_such(tmp_path):
+    sides = {"users": {"possibly_leaking": False},
+             "items": {"possibly_leaking": True, "dir": "warm-items", "reason": "other data"}}
+    results = results_for(6.0, leaky=True, texts={"possibly_leaking": True, "sides": sides})
+    finding = only(write_run(tmp_path, healthy_sasrec_rows(), results=results), "leaky_texts")
+    assert finding.title == "Item texts may quote held-out interactions"
+    assert finding.evidence["why"] == "other data"
+
+
 def test_warmup_never_ends(tmp_path):
     config = {"training": {"warmup_steps": 500}}  # 12 epochs x 15 steps = 180 steps
     finding = only(write_run(tmp_path, healthy_sasrec_rows(), config), "warmup_never_ends")

@@ -121,3 +121,25 @@ def test_sasrec_objective_adds_the_alignment_term():
     without = sequence_loss(plain, plain.encoder(batch.inputs), batch, "ce", 1)
     assert with_term.item() == pytest.approx(without.item() + aligned.alignment_loss().item(),
                                              rel=1e-5)
+
+
+def test_pca_start_is_fitted_on_trained_items_only():
+    """Issue 22 item 12: a never-trained (cold) item's text must not shape the adapter's start —
+    changing the cold rows leaves the projection (basis and centring) exactly as it was."""
+    counts = np.ones(13, dtype=int)
+    counts[[3, 7, 11]] = 0  # cold: never trained
+    model, text = _model(counts)
+    rng = np.random.default_rng(5)
+    other = text.copy()
+    other[[3, 7, 11]] = 10 * rng.normal(size=(3, text.shape[1]))
+    config = SASRecConfig(hidden_dim=8, max_seq_len=6, dropout=0.0, item_text="adapter")
+    torch.manual_seed(0)
+    moved = SASRec(12, config, other, counts)
+    for name in ("weight", "bias"):
+        torch.testing.assert_close(getattr(moved.encoder.item_view.project, name),
+                                   getattr(model.encoder.item_view.project, name))
+    warm = np.flatnonzero(counts > 0)[1:]  # padding row 0 left out
+    centred = text[warm] - text[warm].mean(axis=0)
+    top = np.linalg.svd(centred, full_matrices=False)[2][0]
+    weight = model.encoder.item_view.project.weight.detach().numpy()
+    assert abs(abs(float(weight[0] @ top)) - 1) < 1e-4

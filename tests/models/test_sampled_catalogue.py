@@ -103,3 +103,26 @@ def test_fused_ranking_among_cold_items_is_the_retrievers(data):
     torch.testing.assert_close(after["fused"][..., columns], before["fused"][..., columns])
     order = after["fused"][..., columns].argsort(dim=-1)
     assert torch.equal(order, after["retriever"][..., columns].argsort(dim=-1))
+
+
+def test_fused_model_keeps_sasrecs_cold_scores_when_its_table_reads_text(data):
+    """Issue 22 item 9: with ``sasrec.item_text: adapter`` a cold item's SASRec row is its text
+    view (the id part is zeroed), so the fusion keeps SASRec's cold scores instead of
+    neutralising them."""
+    import numpy as np
+
+    inputs = random_inputs(data)
+    cold = np.array([3, 5, 8, 13])
+    inputs.cold_items = cold
+    counts = np.ones(data.num_items + 1, dtype=np.int64)
+    counts[cold] = 0
+    inputs.item_trained = counts
+    model = UR4Rec(data.num_users, data.num_items,
+                   small_config(sasrec={"item_text": "adapter"}), inputs).eval()
+    users, history = torch.tensor([0, 1]), torch.tensor([[1, 2, 4, 0], [6, 7, 0, 0]])
+    positions = torch.tensor([[2], [1]])
+    out = model.branch_scores(users, history, positions)
+    columns = torch.as_tensor(cold - 1)
+    raw = out["sasrec_state"] @ model.sasrec.item_embeddings[1:].T
+    torch.testing.assert_close(out["sasrec"][..., columns], raw[..., columns])
+    assert out["sasrec"][..., columns].std() > 0  # not one neutral value per row

@@ -25,13 +25,22 @@ items) stay for the tables.
 
 Scores come from :meth:`Recommender.score_all`; ranks and metrics from
 :mod:`ur4rec.evaluation.metrics` under ``evaluation.ties``, as on the warm protocol. Warm items
-never compete here. A model's user-level state (user texts, memory) is written from the warm
-training parts, which can postdate the cold target; it never contains a cold item.
+never compete here.
+
+**Every input of a case precedes its target.** The history is cut at the target (above). A
+model's stored user-level state — UR4Rec's user texts and memory — is written from the whole
+warm training part, which often postdates the target (on ``ml-100k`` with ``cold_items: 0.1``,
+590 of 926 users have warm training items after it, and 573 user texts name a film rated after
+it), so such a model (:attr:`Recommender.reads_user_state`) reads none of it here: each case
+carries its own user-text vector (:attr:`ColdCases.user_text`, written from the user's
+training interactions strictly before the target; :mod:`ur4rec.text.case_texts`), and the
+memory is written once from the case's history (:meth:`UserMemory.written_once`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -49,7 +58,8 @@ COLD_EVAL_RULE = (
     "file order); input = the warm interactions with a timestamp strictly before the target's "
     "(users with none are skipped); full: ranked among all cold items, the user's other cold "
     "items masked; sampled: among the target and up to num_candidates - 1 cold items the user "
-    "never interacted with, drawn once by data.candidate_seed"
+    "never interacted with, drawn once by data.candidate_seed; a model's per-user state (user "
+    "text, memory) is written from the user's interactions before the target too"
 )
 HALVES_RULE = (
     "cold items ordered by their held-out interactions (most first, ties in seeded order), taken "
@@ -74,6 +84,10 @@ class ColdCases:
     """``[C, K]`` sampled candidates, target in column 0, 0 where a user has fewer than K"""
     cold_items: np.ndarray
     skipped_users: int
+    user_text: np.ndarray | None = None
+    """``[C, E]`` each case's user-text vector, written from the user's interactions before the
+    target (:func:`ur4rec.text.case_texts.cold_case_user_vectors`); needed by a model that
+    reads user state, None otherwise"""
 
 
 def _candidate_seed(data: PreparedData, seed: int | None) -> int:
@@ -151,6 +165,10 @@ def evaluate_cold(model: Recommender, data: PreparedData, config: EvaluationConf
     """``{"metrics": {"full", "sampled"}, "chance", "users", "cold_items", "skipped_users",
     "candidates", "rule"}`` — the cold-item protocol (module docstring)."""
     cases = cases or cold_cases(data)
+    if model.reads_user_state and cases.user_text is None and len(cases.users):
+        raise ValueError(f"{type(model).__name__} reads per-user state written from the whole "
+                         "training part: its cold cases need ColdCases.user_text, written "
+                         "before each target (cold_results(..., user_texts=...))")
     device = torch.device(device)
     out: dict[str, Any] = {"users": len(cases.users), "cold_items": len(cases.cold_items),
                            "skipped_users": cases.skipped_users,
@@ -164,6 +182,7 @@ def evaluate_cold(model: Recommender, data: PreparedData, config: EvaluationConf
     history = pad_right(cases.histories, model.max_seq_len)
     candidates = torch.from_numpy(cases.candidates)
     users = torch.from_numpy(cases.users)
+    texts = None if cases.user_text is None else torch.as_tensor(cases.user_text)
     bounds: dict[str, list[tuple[torch.Tensor, torch.Tensor]]] = {"full": [], "sampled": []}
     competitors_count: dict[str, list[torch.Tensor]] = {"full": [], "sampled": []}
     # cases of similar history length share a batch, cropped to its longest (as in Evaluator);
@@ -171,7 +190,8 @@ def evaluate_cold(model: Recommender, data: PreparedData, config: EvaluationConf
     by_length = torch.argsort((history > 0).sum(dim=1), stable=True)
     for rows in torch.split(by_length, config.batch_size):
         (seqs,) = crop_to_longest(history[rows])
-        scores = model.score_all(UserBatch(users[rows], seqs).to(device)).float()
+        batch = UserBatch(users[rows], seqs, None if texts is None else texts[rows])
+        scores = model.score_all(batch.to(device)).float()
         cands = candidates[rows].to(device)
         target_scores = scores.gather(1, cands[:, :1]).squeeze(1)
         full_mask = cold.unsqueeze(0).repeat(len(rows), 1)
@@ -205,15 +225,36 @@ def evaluate_cold(model: Recommender, data: PreparedData, config: EvaluationConf
     return out
 
 
+CaseUserTexts = Callable[[ColdCases], tuple[np.ndarray, dict[str, Any]]]
+"""cases → (``[C, E]`` user-text vectors written before each target, a record of how)"""
+
+
+def with_user_texts(cases: ColdCases, user_texts: CaseUserTexts | None
+                    ) -> tuple[ColdCases, dict[str, Any] | None]:
+    """``cases`` with :attr:`ColdCases.user_text` filled by ``user_texts`` (and its record);
+    unchanged, with no record, without it."""
+    if user_texts is None:
+        return cases, None
+    vectors, record = user_texts(cases)
+    return replace(cases, user_text=vectors), record
+
+
 def cold_results(model: Recommender, data: PreparedData, config: EvaluationConfig,
-                 device: torch.device | str = "cpu") -> dict[str, Any]:
+                 device: torch.device | str = "cpu", user_texts: CaseUserTexts | None = None
+                 ) -> dict[str, Any]:
     """``{"cold": evaluate_cold(...)}`` on data with cold items, else ``{}`` — for
     ``results.update(...)`` in :mod:`ur4rec.api`; ``"valid"`` and ``"test"`` inside it are the
-    same protocol on each half of :func:`cold_halves` (module docstring)."""
+    same protocol on each half of :func:`cold_halves` (module docstring). ``user_texts`` writes
+    each case's user text (a model that reads user state needs it); how, is recorded under
+    ``"user_texts"``."""
     if not len(data.cold_items):
         return {}
-    cold = evaluate_cold(model, data, config, device)
+    cases, record = with_user_texts(cold_cases(data), user_texts)
+    cold = evaluate_cold(model, data, config, device, cases)
     for name, items in zip(("valid", "test"), cold_halves(data), strict=True):
-        cold[name] = evaluate_cold(model, data, config, device, cold_cases(data, items=items))
+        half, _ = with_user_texts(cold_cases(data, items=items), user_texts)
+        cold[name] = evaluate_cold(model, data, config, device, half)
     cold["halves_rule"] = HALVES_RULE
+    if record is not None:
+        cold["user_texts"] = record
     return {"cold": cold}

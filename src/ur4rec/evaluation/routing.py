@@ -22,9 +22,11 @@ from ur4rec.evaluation.slices import slice_spec
 
 @torch.no_grad()
 def target_routing(model: Any, histories: list[np.ndarray], users: np.ndarray,
-                   targets: np.ndarray, batch_size: int = 256) -> torch.Tensor:
+                   targets: np.ndarray, batch_size: int = 256,
+                   user_text: np.ndarray | None = None) -> torch.Tensor:
     """``[C, K]`` router weights of each (user, target) pair, experts in ``retriever.experts``
-    order, each user read from ``histories`` (oldest first)."""
+    order, each user read from ``histories`` (oldest first); ``user_text`` ``[C, E]``: cases
+    read from their history alone (:attr:`~ur4rec.models.base.UserBatch.user_text`)."""
     retriever = model.retriever
     was_training = model.training
     model.eval()
@@ -35,16 +37,20 @@ def target_routing(model: Any, histories: list[np.ndarray], users: np.ndarray,
         history = pad_right(histories[chunk], model.max_seq_len)
         lengths = (history > 0).sum(dim=1)
         positions = (lengths - 1).clamp(min=0).unsqueeze(1)
-        tokens = model.retriever_user(torch.as_tensor(users[chunk]), history, positions)
+        case_text = None if user_text is None else torch.as_tensor(user_text[chunk])
+        tokens = model.retriever_user(torch.as_tensor(users[chunk]), history, positions,
+                                      case_text=case_text)
         target = torch.as_tensor(np.asarray(targets[chunk], dtype=np.int64)) - 1
         rows.append(retriever.route_weights(tokens[:, 0], items[target]))
     model.train(was_training)
     return torch.cat(rows) if rows else torch.zeros(0, len(retriever.experts))
 
 
-def routing_by_slice(model: Any, data: PreparedData, split: str = "test") -> dict[str, Any]:
+def routing_by_slice(model: Any, data: PreparedData, user_texts: Any = None,
+                     split: str = "test") -> dict[str, Any]:
     """Mean router weight per expert on all users, ``item_head``, ``item_tail`` and (with cold
-    items) the cold cases of ``split``."""
+    items) the cold cases, read as :func:`~ur4rec.evaluation.cold.evaluate_cold` reads them
+    (``user_texts``: :data:`~ur4rec.evaluation.cold.CaseUserTexts`)."""
     retriever = getattr(model, "retriever", None)
     if retriever is None or retriever.single_expert:
         return {}
@@ -63,8 +69,12 @@ def routing_by_slice(model: Any, data: PreparedData, split: str = "test") -> dic
     for name in ("item_head", "item_tail"):
         out[name] = mean(weights[torch.as_tensor(masks[name])])
     if len(data.cold_items):
-        from ur4rec.evaluation.cold import cold_cases
+        from ur4rec.evaluation.cold import cold_cases, with_user_texts
 
-        cases = cold_cases(data)
-        out["cold"] = mean(target_routing(model, cases.histories, cases.users, cases.targets))
+        if user_texts is None:
+            raise ValueError("routing on cold cases needs user_texts: the model's stored user "
+                             "state is written from the whole training part")
+        cases, _ = with_user_texts(cold_cases(data), user_texts)
+        out["cold"] = mean(target_routing(model, cases.histories, cases.users, cases.targets,
+                                          user_text=cases.user_text))
     return out

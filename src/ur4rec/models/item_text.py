@@ -1,10 +1,10 @@
 """Item text inside the sequence model: a dual-view item table ``e_i = m_i·id_i + g·A(t_i)``.
 
 ``t_i`` is the frozen sentence vector of item ``i``'s text, ``A`` a small trained adapter
-(Linear → LayerNorm, optionally started from the principal components of the text vectors as
-LLM-ESR does), ``g`` a learned scalar gate started small, and ``m_i`` zero for items with no
-training interaction: a cold item's id vector never received a gradient, so it would only add
-noise — its text carries it alone. With ``id_dropout`` (DropoutNet, Volkovs et al. 2017) a
+(Linear → LayerNorm, optionally started from the principal components of the trained items'
+text vectors as LLM-ESR does; cold items never shape it), ``g`` a learned scalar gate started
+small, and ``m_i`` zero for items with no training interaction: a cold item's id vector never
+received a gradient, so it would only add noise — its text carries it alone. With ``id_dropout`` (DropoutNet, Volkovs et al. 2017) a
 random share of the warm items lose their id part each time the training table is built (the
 input and the output side of a step draw separately), so the text view is
 trained to stand alone rather than only to correct the ids; with an alignment weight the view is
@@ -37,13 +37,15 @@ class ItemTextAdapter(nn.Module):
         self.project = nn.Linear(text.shape[1], dim)
         self.norm = nn.LayerNorm(dim)
         self.gate = nn.Parameter(torch.tensor(float(gate_init)))
-        if pca_init:
-            self._init_from_principal_components(text[1:], dim)
+        if pca_init:  # trained items only: a cold item's text must not shape the start
+            self._init_from_principal_components(text[keep], dim)
 
     @torch.no_grad()
     def _init_from_principal_components(self, text: torch.Tensor, dim: int) -> None:
-        """The projection starts as the top ``dim`` principal directions of the item texts,
-        so the text view begins with the directions in which items differ most."""
+        """The projection starts as the top ``dim`` principal directions of ``text`` ``[M, E]``
+        (the trained items' texts, padding and never-trained — cold — items left out), so the
+        text view begins with the directions in which the trained items differ most. Content
+        only, but an item the model is evaluated on as new does not get to shape it."""
         mean = text.mean(dim=0)
         _, _, directions = torch.linalg.svd(text - mean, full_matrices=False)
         rank = min(dim, directions.shape[0])

@@ -18,7 +18,9 @@ Triggers (the prototype's names):
 
 Memory is only written during training, from the user as read from the items before the
 retriever's training window (``retriever.train_window``), so no training position reads a state
-written from its own target or later items; evaluation reads it.
+written from its own target or later items; evaluation reads it — except for cold-item cases,
+whose stored state may have been written from items after their target: those get the memory
+written once from the history before the target (:meth:`UserMemory.written_once`).
 """
 
 from __future__ import annotations
@@ -119,6 +121,13 @@ class UserMemory(nn.Module):
         self.updates_this_epoch = self.updates_this_epoch + due.sum()
         has = self.has_memory[users]
         return memory * has.unsqueeze(-1)
+
+    def written_once(self, current: torch.Tensor) -> torch.Tensor:
+        """``[B, D]`` memory of users written once from ``current`` ``[B, D]`` and from nothing
+        before — what a user's first write in training gives (no previous state to decay).
+        Reads and changes no stored state: for a case whose user may be read only as far as
+        ``current`` shows them (a cold-item case, cut before its target)."""
+        return self.gru(current, torch.zeros_like(current))
 
     def gated(self, representation: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
         """``representation + gate ⊙ memory`` for memory returned by :meth:`update`."""

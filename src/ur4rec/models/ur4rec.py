@@ -50,6 +50,8 @@ class TextInputs:
 class UR4Rec(Recommender):
     """The fused model; ``branches`` may drop SASRec (``model: retriever``)."""
 
+    reads_user_state = True  # user texts and memory: see UserBatch.user_text
+
     def __init__(self, num_users: int, num_items: int, config: RunConfig, inputs: TextInputs,
                  with_sasrec: bool = True) -> None:
         super().__init__()
@@ -75,6 +77,8 @@ class UR4Rec(Recommender):
                                       None if image is None else image.shape[1],
                                       single_expert=config.retriever.single_expert, cold=cold)
         self.register_buffer("cold_columns", cold[1:], persistent=False)  # [N] real items
+        # SASRec's cold scores say nothing unless its item table reads text (the adapter)
+        self.sasrec_blind_on_cold = with_sasrec and config.sasrec.item_text != "adapter"
         dim = config.retriever.output_dim
         self.memory = UserMemory(num_users, dim, config.memory) if config.memory.enabled else None
         self.fusion = (ScoreFusion(config.fusion, config.sasrec.hidden_dim, dim)
@@ -131,25 +135,33 @@ class UR4Rec(Recommender):
 
     # ------------------------------------------------------------------ retriever side
     def retriever_user(self, users: torch.Tensor, history: torch.Tensor,
-                       positions: torch.Tensor, memory_position: torch.Tensor | None = None
-                       ) -> torch.Tensor:
+                       positions: torch.Tensor, memory_position: torch.Tensor | None = None,
+                       case_text: torch.Tensor | None = None) -> torch.Tensor:
         """Refined expert tokens ``[B, P, K, D]`` at ``positions`` ``[B, P]``.
 
         In training, ``memory_position`` ``[B]`` (at or before every position of its row) is
         where the memory is written from: the user as read from ``history[..memory_position]``,
         so no position reads a state written from its own target or later items. Without it
-        (evaluation) the stored memory is only read.
+        (evaluation) the stored memory is only read. ``case_text`` ``[B, E]``
+        (:attr:`UserBatch.user_text`): the rows are cases read only from ``history`` — this
+        text replaces the stored user text, and the memory is the one written once from the
+        user as read at each row's first position (:meth:`UserMemory.written_once`), never
+        the stored state, which training wrote from the whole training part.
         """
         user_text = (self.user_text_train if self.training and self.user_text_train is not None
-                     else self.user_text)
+                     else self.user_text)[users]
+        if case_text is not None:
+            user_text = case_text.to(user_text.dtype)
         write = self.memory is not None and self.training and memory_position is not None
         at = torch.cat([memory_position.unsqueeze(1), positions], dim=1) if write else positions
-        tokens = self.retriever.expert_tokens(user_text[users], history, self.item_text,
+        tokens = self.retriever.expert_tokens(user_text, history, self.item_text,
                                               self.item_image, at)
         if self.memory is not None:
             if write:
                 source, tokens = tokens[:, 0].mean(dim=1), tokens[:, 1:]  # all experts
                 memory = self.memory.update(users, source.detach(), memory_position + 1)
+            elif case_text is not None:
+                memory = self.memory.written_once(tokens[:, 0].mean(dim=1))
             else:
                 memory = self.memory.state[users] * self.memory.has_memory[users].unsqueeze(-1)
             tokens = self._gate_memory(tokens, memory)
@@ -176,12 +188,14 @@ class UR4Rec(Recommender):
     # ------------------------------------------------------------------ scoring
     def branch_scores(self, users: torch.Tensor, history: torch.Tensor, positions: torch.Tensor,
                       memory_position: torch.Tensor | None = None, need: str = "fused",
-                      catalogue: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+                      catalogue: torch.Tensor | None = None,
+                      case_text: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """Scores over the real items ``[B, P, N]`` of the branches ``need`` asks for
-        (``memory_position``: see :meth:`retriever_user`); with ``catalogue`` ``[M]`` (0-based
-        columns) ``[B, P, M]`` over those items only, computed for them alone — training leaves
-        cold items out this way, before the fusion standardises the scores, so nothing tied to
-        them gets a gradient, and the shared-negative softmax scores its sampled set."""
+        (``memory_position``, ``case_text``: see :meth:`retriever_user`); with ``catalogue``
+        ``[M]`` (0-based columns) ``[B, P, M]`` over those items only, computed for them alone —
+        training leaves cold items out this way, before the fusion standardises the scores, so
+        nothing tied to them gets a gradient, and the shared-negative softmax scores its
+        sampled set."""
         out: dict[str, torch.Tensor] = {}
         rows = torch.arange(len(history), device=history.device).unsqueeze(1)
         items = None if catalogue is None else catalogue + 1
@@ -192,11 +206,11 @@ class UR4Rec(Recommender):
             table = self.sasrec.item_embeddings
             out["sasrec"] = out["sasrec_state"] @ (table[1:] if items is None else table[items]).T
         if need in ("retriever", "fused"):
-            tokens = self.retriever_user(users, history, positions, memory_position)
+            tokens = self.retriever_user(users, history, positions, memory_position, case_text)
             out["retriever_state"] = self.retriever.summary(tokens)
             out["retriever"] = self.retriever.score(tokens, self.candidate_vectors(items), items)
         if need == "fused" and self.fusion is not None:
-            if items is None and bool(self.cold_columns.any()):
+            if items is None and self.sasrec_blind_on_cold and bool(self.cold_columns.any()):
                 out["sasrec"] = self._neutral_on_cold(out["sasrec"])
             weights = self.fusion.weights(out["sasrec_state"], out["retriever_state"])
             out["fused"] = self.fusion(out["sasrec"], out["retriever"], weights)
@@ -205,7 +219,9 @@ class UR4Rec(Recommender):
     def _neutral_on_cold(self, sasrec: torch.Tensor) -> torch.Tensor:
         """SASRec scores ``[B, P, N]`` with every cold item's set to the row's mean over the warm
         items: an id SASRec never trained says nothing, so among cold items the fused ranking is
-        the retriever's (its text) instead of the untrained ids' noise."""
+        the retriever's (its text) instead of the untrained ids' noise. Not with
+        ``sasrec.item_text: adapter``: there a cold item's row is its text view (its id part is
+        zeroed), scores SASRec learned to give, and they are kept."""
         cold = self.cold_columns
         neutral = sasrec[..., ~cold].mean(dim=-1, keepdim=True)
         return torch.where(cold, neutral, sasrec)
@@ -213,7 +229,8 @@ class UR4Rec(Recommender):
     def score_all(self, batch: UserBatch) -> torch.Tensor:
         positions = (batch.lengths - 1).clamp(min=0).unsqueeze(1)
         need = self.scoring if self.sasrec is not None else "retriever"
-        scores = self.branch_scores(batch.users, batch.history, positions, need=need)[need][:, 0]
+        scores = self.branch_scores(batch.users, batch.history, positions, need=need,
+                                    case_text=batch.user_text)[need][:, 0]
         return _with_padding_column(scores)
 
     def score_all_shares(self, batch: UserBatch, shares: Sequence[float]

@@ -155,15 +155,21 @@ def co_liked_items(train: pd.DataFrame, num_items: int) -> list[list[int]]:
             co = (by_item[co_start:co_stop] @ matrix).tocsr()
         row = item - co_start
         start, stop = co.indptr[row], co.indptr[row + 1]
-        others, shared = co.indices[start:stop], co.data[start:stop]
-        keep = (others != item) & (shared >= MIN_CO_LIKES)
-        if not keep.any():
-            continue
-        others, shared = others[keep], shared[keep]
-        score = shared / np.sqrt(likers[item] * likers[others])
-        order = np.lexsort((others, -score))[:NEIGHBOURS]
-        out[item] = others[order].tolist()
+        out[item] = top_neighbours(item, co.indices[start:stop], co.data[start:stop], likers)
     return out
+
+
+def top_neighbours(item: int, others: np.ndarray, shared: np.ndarray, likers: np.ndarray
+                   ) -> list[int]:
+    """The "also liked" films of ``item``: of the ``others`` sharing ``shared`` likers with it
+    (``likers`` ``[N + 1]`` per item), those with ≥ :data:`MIN_CO_LIKES`, strongest cosine of the
+    liker sets first (ties: lower index), at most :data:`NEIGHBOURS`."""
+    keep = (others != item) & (shared >= MIN_CO_LIKES)
+    if not keep.any():
+        return []
+    others, shared = others[keep], shared[keep]
+    score = shared / np.sqrt(likers[item] * likers[others])
+    return others[np.lexsort((others, -score))[:NEIGHBOURS]].tolist()
 
 
 def neighbours_available() -> bool:

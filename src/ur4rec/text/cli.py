@@ -162,9 +162,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     from ur4rec.text.io import (
         ITEM_FILE,
+        UNKNOWN_ITEM_TEXTS,
         USER_FILE,
         is_leakage_free,
         item_id_index,
+        item_texts_origin,
         match_ids,
         provenance_record,
         read_provenance,
@@ -204,7 +206,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         counts={kind + "s": len(result.texts) for kind, (_, result) in matched.items()},
         dropped={kind: {"unknown": len(r.unknown), "empty": len(r.empty)}
                  for kind, (_, r) in matched.items()},
-        possibly_leaking=not clean and "user" in matched)
+        possibly_leaking=not clean and "user" in matched,
+        item_texts=item_texts_origin(previous) if "item" in matched else UNKNOWN_ITEM_TEXTS)
     users = matched["user"][1].texts if "user" in matched else {}
     items = matched["item"][1].texts if "item" in matched else {}
     write_text_folder(args.out, data, users, items, provenance)

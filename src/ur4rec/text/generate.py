@@ -23,6 +23,7 @@ from ur4rec.text.domain import domain_of
 from ur4rec.text.io import (
     TRAINING_HISTORY,
     has_texts,
+    item_text_record,
     provenance_record,
     read_provenance,
     write_text_folder,
@@ -134,7 +135,8 @@ def generate_texts(data: PreparedData, backend: str, config: TextsConfig, out: P
     item_list = list(range(1, data.num_items + 1)) if items is None else items
     extra = {"selection": None if users is None and items is None else
              {"users": len(user_list), "items": len(item_list)},
-             "kg": material.catalog.kg_check}
+             "kg": material.catalog.kg_check,
+             "item_texts": item_text_record(data, config.item_statistics)}
     if backend == "template":
         user_texts, item_texts = template_texts(data, material, config.item_statistics)
         result = GenerationResult(out, {u: user_texts[u] for u in user_list},

@@ -8,6 +8,7 @@ histories of this very dataset (same fingerprint); anything else is *possibly le
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -24,6 +25,8 @@ USER_FILE = "user_preferences.json"
 ITEM_FILE = "item_descriptions.json"
 PROVENANCE_FILE = "texts_provenance.json"
 TRAINING_HISTORY = "training"
+NO_ITEM_STATISTICS_SUFFIX = "-noitemstats"
+"""ends a template or prompt version whose item texts quote no training statistic"""
 HISTORY_RULE = ("user texts read only each user's training prefix: the first len(history) - 2 "
                 "interactions (validation and test items excluded)")
 
@@ -167,3 +170,81 @@ def provenance_record(data: PreparedData, backend: str, model: str, prompt_versi
             "prompt_version": prompt_version, "user_history": user_history,
             "history_rule": HISTORY_RULE if user_history == TRAINING_HISTORY else None,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}
+
+
+def cold_set_record(data: PreparedData) -> dict[str, Any] | None:
+    """``{"items": n, "sha256": …}`` naming ``data``'s cold items by their original ids (sorted),
+    or None when the data has none: which items a text's training statistics never saw."""
+    if not len(data.cold_items):
+        return None
+    ids = sorted(str(data.item_ids[int(i)]) for i in data.cold_items)
+    digest = hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()
+    return {"items": len(ids), "sha256": digest}
+
+
+def item_text_record(data: PreparedData, item_statistics: bool) -> dict[str, Any]:
+    """What ``item_texts`` in a provenance says about item texts ur4rec writes from ``data``:
+    the data they were written from, whether they quote its training statistics, and the
+    cold set those statistics left out."""
+    return {"written_from": data.meta.get("fingerprint"), "dataset": data.name,
+            "item_statistics": bool(item_statistics), "cold_set": cold_set_record(data)}
+
+
+UNKNOWN_ITEM_TEXTS: dict[str, Any] = {"written_from": None}
+"""``item_texts`` of texts ur4rec did not write (imported files): their origin is unknown"""
+
+
+def item_texts_origin(provenance: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``item_texts`` record of a folder's provenance (:func:`item_text_record`); for ur4rec
+    records written before it existed, derived from the backend, fingerprint and prompt
+    version; :data:`UNKNOWN_ITEM_TEXTS` when the origin is unknown."""
+    if not provenance:
+        return dict(UNKNOWN_ITEM_TEXTS)
+    if isinstance(provenance.get("item_texts"), dict):
+        return provenance["item_texts"]
+    if provenance.get("backend") in (None, "import"):
+        return dict(UNKNOWN_ITEM_TEXTS)
+    version = str(provenance.get("prompt_version") or "")
+    return {"written_from": provenance.get("fingerprint"), "dataset": provenance.get("dataset"),
+            "item_statistics": not version.endswith(NO_ITEM_STATISTICS_SUFFIX),
+            "cold_set": "unknown"}
+
+
+def check_item_texts(origin: dict[str, Any], data: PreparedData) -> dict[str, Any]:
+    """Whether item texts of ``origin`` (:func:`item_texts_origin`) may quote interactions this
+    run holds out: ``{"possibly_leaking": bool, "reason": str, **origin}``.
+
+    Clean: written by ur4rec from this very data (same fingerprint), or quoting no training
+    statistic (``texts.item_statistics: false``: title, genres, era — content only). Possibly
+    leaking: statistics of other data (its training part may hold this run's held-out
+    interactions — on cold data, typically the cold items' own: "59 viewers … averaging 3.9"
+    for an item this run calls new), and, on data with cold items, texts of unknown origin (a
+    cold item's text is all that places it). Flagged, never refused: importing such texts on
+    purpose (to measure what a leak is worth) stays possible, and the results say so.
+    """
+    fingerprint = data.meta.get("fingerprint")
+    cold = cold_set_record(data)
+    written_from = origin.get("written_from")
+    if written_from is None:
+        leaking = cold is not None
+        reason = ("unknown origin: not written by ur4rec, so nothing says which interactions "
+                  "they quote" + (f"; this run has {cold['items']} cold items, whose texts may "
+                                  "describe held-out interactions" if leaking else ""))
+    elif origin.get("item_statistics") is False:
+        leaking, reason = False, "they quote no training statistic (content only)"
+    elif written_from == fingerprint:
+        leaking, reason = False, "written by ur4rec from this data's training part"
+    else:
+        leaking = True
+        source_cold = origin.get("cold_set")
+        reason = (f"they quote training statistics of other data (dataset "
+                  f"{origin.get('dataset')!r}, fingerprint {written_from}), whose training part "
+                  "may hold interactions this run holds out")
+        if cold is not None and (not isinstance(source_cold, dict)
+                                 or source_cold.get("sha256") != cold["sha256"]):
+            held = ("no cold set" if source_cold is None else "an unknown cold set"
+                    if source_cold == "unknown" else f"another cold set of "
+                    f"{source_cold.get('items')} items")
+            reason += (f"; that data has {held}, so this run's {cold['items']} cold items may "
+                       "have been trained there (their texts quote held-out interactions)")
+    return {"possibly_leaking": leaking, "reason": reason, **origin}

@@ -27,8 +27,10 @@ from ur4rec.text.generate import backend_identity, generate_texts
 from ur4rec.text.io import (
     ITEM_FILE,
     TextFolder,
+    check_item_texts,
     has_texts,
     item_id_index,
+    item_texts_origin,
     match_ids,
     read_provenance,
     read_text_folder,
@@ -105,10 +107,30 @@ def texts_for_run(config: RunConfig, data: PreparedData, run_dir: Path,
                   else info["backend"], "dir": str(texts_config.item_dir or folder),
                   "from_source": info["counts"]["item_texts_from_source"],
                   "fallback_template": int(item_fallback.sum())}}
+    _check_item_side(info, texts_config, source, data)
     info["seconds"] = round(time.perf_counter() - started, 3)
     _write_record(Path(run_dir), info, texts_config)
     return RunTexts(user_vectors, item_vectors, user_fallback, item_fallback, info,
                     user_texts, item_texts)
+
+
+def _check_item_side(info: dict[str, Any], config: TextsConfig, source: TextFolder,
+                     data: PreparedData) -> None:
+    """Add the item texts' provenance check (:func:`~ur4rec.text.io.check_item_texts`) to
+    ``info["sides"]["items"]``; possibly leaking item texts make the whole record
+    ``possibly_leaking`` (→ ``results.json["leaky"]``) and are logged. Only texts taken from
+    the source count: template stand-ins are written here from this data."""
+    items = info["sides"]["items"]
+    if not items["from_source"]:
+        items.update(possibly_leaking=False, reason="no item text from the source")
+        return
+    provenance = (read_provenance(Path(config.item_dir)) if config.item_dir is not None
+                  else source.provenance)
+    items.update(check_item_texts(item_texts_origin(provenance), data))
+    if items["possibly_leaking"]:
+        info["possibly_leaking"] = True
+        log.warning("item texts from %s are possibly leaky: %s (results.json: leaky, "
+                    "texts.sides.items)", items["dir"], items["reason"])
 
 
 def with_imported_items(source: TextFolder, config: TextsConfig, data: PreparedData

@@ -23,11 +23,10 @@ from ur4rec.data.prepared import PreparedData
 from ur4rec.text import domain as domains
 from ur4rec.text.catalog import Catalog, build_catalog, era_phrase, neighbours_suffix
 from ur4rec.text.history import training_interactions
+from ur4rec.text.io import NO_ITEM_STATISTICS_SUFFIX
 from ur4rec.text.profiles import UserProfile, build_profiles
 
 TEMPLATE_VERSION = "template-v1"
-NO_ITEM_STATISTICS_SUFFIX = "-noitemstats"
-"""ends a template or prompt version whose item texts quote no training statistic"""
 
 _GENRE_WORDS = {"Sci-Fi": "science-fiction", "Film-Noir": "film-noir", "Children's": "children's"}
 _GENDER_WORDS = {"M": "man", "F": "woman"}

@@ -162,10 +162,22 @@ def too_many_parameters(run: RunLog) -> Finding | None:
 
 
 def leaky_texts(run: RunLog) -> Finding | None:
-    """User texts that may name validation or test items inflate every metric."""
+    """User texts that may name validation or test items, or item texts that may quote
+    held-out interactions (e.g. a cold item's viewers), inflate the metrics."""
     texts = run.info.get("texts") or (run.results or {}).get("texts") or {}
     if not ((run.results or {}).get("leaky") or texts.get("possibly_leaking")):
         return None
+    items = (texts.get("sides") or {}).get("items") or {}
+    users = (texts.get("sides") or {}).get("users") or {}
+    if items.get("possibly_leaking") and not users.get("possibly_leaking"):
+        return Finding("leaky_texts", CRITICAL, "Item texts may quote held-out interactions",
+                       {"item texts from": items.get("dir"), "why": items.get("reason")},
+                       detail="Item texts written from other data (or of unknown origin) may "
+                              "describe interactions this run holds out — on cold data, how "
+                              "its new items were received.",
+                       suggestion=("Write the item texts from this run's own data (`ur4rec "
+                                   "texts generate` with its data config), or with "
+                                   "`texts.item_statistics: false` (content only)."))
     return Finding("leaky_texts", CRITICAL, "User texts may leak validation/test items",
                    {"texts backend": run.config.texts.backend,
                     "possibly leaking": texts.get("possibly_leaking", True)},
