@@ -157,8 +157,9 @@ class UR4Rec(Recommender):
         if self.fusion is not None:
             stats["fusion"] = self.fusion.statistics()
         if self.settings.uncertainty_weighting:
+            log_vars = self.loss_log_vars.detach()
             stats["uncertainty"] = {f"{name}_log_var": float(v) for name, v in
-                                    zip(LOSS_COMPONENTS, self.loss_log_vars, strict=True)}
+                                    zip(LOSS_COMPONENTS, log_vars, strict=True)}
         return stats
 
     def per_user_state(self) -> nn.Module | None:

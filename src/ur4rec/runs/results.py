@@ -83,6 +83,8 @@ class RunResults:
 
     @classmethod
     def from_json(cls, saved: dict[str, Any]) -> RunResults:
+        """A written ``results.json`` read back; sections this schema does not know are kept
+        in :attr:`other`."""
         known = {f.name for f in fields(cls)} - {"other"}
         return cls(**{key: value for key, value in saved.items() if key in known},
                    other={key: value for key, value in saved.items() if key not in known})
