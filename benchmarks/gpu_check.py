@@ -301,8 +301,9 @@ def fill_cache(cache: Path) -> None:
     if (REPO / BEAUTY).is_file():
         ur4rec("data", "prepare", "--config", BEAUTY)
     code = ("import sys; from pathlib import Path; from ur4rec import api; "
-            "from ur4rec.config import load_config; c = load_config(sys.argv[1]); "
-            "d = api.prepare_data(c); api._model_inputs(c, d, Path(sys.argv[2]), None)")
+            "from ur4rec.config import load_config; from ur4rec.runs.inputs import model_inputs; "
+            "c = load_config(sys.argv[1]); "
+            "d = api.prepare_data(c); model_inputs(c, d, Path(sys.argv[2]), None)")
     subprocess.run([sys.executable, "-c", code, UR4REC, str(cache / "texts-run")], cwd=REPO,
                    env=env, check=True)
     shutil.rmtree(cache / "texts-run", ignore_errors=True)

@@ -36,8 +36,10 @@ from ur4rec import api
 from ur4rec.config import load_config, parse_override
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.models.factory import build_model
+from ur4rec.runs.inputs import model_inputs
+from ur4rec.training.runtime import deterministic_kernels, resolve_device, seed_everything
 from ur4rec.training.schedules import warmup_schedule
-from ur4rec.training.trainer import Trainer, deterministic_kernels, resolve_device, seed_everything
+from ur4rec.training.trainer import StageRun, Trainer
 
 
 def _sync(device: torch.device) -> None:
@@ -46,30 +48,27 @@ def _sync(device: torch.device) -> None:
 
 
 def build_trainer(config_path: Path, overrides: dict[str, Any], device: torch.device,
-                  run_dir: Path) -> tuple[Trainer, Any]:
+                  run_dir: Path) -> tuple[Trainer, StageRun]:
     """The trainer of the config's first stage, with its optimizer and scheduler."""
     config = load_config(config_path, overrides)
     data = api.prepare_data(config)
     seed_everything(config.training.seed)
-    _, inputs = api._model_inputs(config, data, run_dir, None)
-    model = build_model(config, data, inputs)
-    trainer = Trainer(model, config.model, data, config, run_dir, device,
-                      Evaluator(data, config.evaluation), progress=False)
-    stage = config.resolved_stages()[0]
-    groups = model.stage_groups(stage)
-    optimizer = trainer._optimizer(groups)
+    model = build_model(config, data, model_inputs(config, data, run_dir, None).vectors)
+    trainer = Trainer(model, config.model, data, config.training, config.resolved_stages(),
+                      run_dir, device, Evaluator(data, config.evaluation), progress=False)
+    stage = trainer.plan[0]
+    optimizer = trainer._optimizer(stage.trains)
     scheduler = warmup_schedule(optimizer, config.training.warmup_steps,
                                 config.training.epochs_per_stage * len(trainer.batches),
                                 config.training.schedule)
-    return trainer, (stage, groups, optimizer, scheduler)
+    return trainer, StageRun(stage, 0, optimizer, scheduler, None, run_dir / "best.pt")
 
 
-def timed_epoch(trainer: Trainer, plan: Any, epoch: int) -> dict[str, float]:
-    stage, groups, optimizer, scheduler = plan
+def timed_epoch(trainer: Trainer, plan: StageRun, epoch: int) -> dict[str, float]:
     _sync(trainer.device)
     started = time.perf_counter()
-    stats = trainer._train_epoch(stage, groups, optimizer, scheduler,
-                                 seed_everything(trainer.train_config.seed, 0, epoch), "profile")
+    stats = trainer._train_epoch(plan, list(plan.stage.trains),
+                                 seed_everything(trainer.config.seed, 0, epoch), "profile")
     _sync(trainer.device)
     train_s = time.perf_counter() - started
     started = time.perf_counter()
@@ -80,7 +79,7 @@ def timed_epoch(trainer: Trainer, plan: Any, epoch: int) -> dict[str, float]:
             "loss": stats["losses"]["loss"]}
 
 
-def count_syncs(trainer: Trainer, plan: Any) -> dict[str, int]:
+def count_syncs(trainer: Trainer, plan: StageRun) -> dict[str, int]:
     """Host synchronisations of one training epoch and one validation, by source line."""
     if trainer.device.type != "cuda":
         return {}
@@ -107,13 +106,15 @@ def count_syncs(trainer: Trainer, plan: Any) -> dict[str, int]:
     return dict(counts.most_common())
 
 
-def profile_steps(trainer: Trainer, plan: Any, steps: int, out: Path | None) -> dict[str, Any]:
+def profile_steps(trainer: Trainer, plan: StageRun, steps: int, out: Path | None
+                  ) -> dict[str, Any]:
     """Kernels per step, device busy share and the top host operators over ``steps`` steps."""
-    stage, groups, optimizer, scheduler = plan
+    stage, groups = plan.stage, list(plan.stage.trains)
+    optimizer, scheduler = plan.optimizer, plan.scheduler
     activities = [torch.profiler.ProfilerActivity.CPU]
     if trainer.device.type == "cuda":
         activities.append(torch.profiler.ProfilerActivity.CUDA)
-    batches = trainer.batches.epoch(seed_everything(trainer.train_config.seed, 0, 2000))
+    batches = trainer.batches.epoch(seed_everything(trainer.config.seed, 0, 2000))
     trainer.model.train()
     done = 0
     _sync(trainer.device)
@@ -127,7 +128,7 @@ def profile_steps(trainer: Trainer, plan: Any, steps: int, out: Path | None) -> 
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
             torch.nn.utils.clip_grad_norm_(trainer.model.parameters(),
-                                           trainer.train_config.grad_clip or float("inf"))
+                                           trainer.config.grad_clip or float("inf"))
             optimizer.step()
             scheduler.step()
             done += 1

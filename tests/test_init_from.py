@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ur4rec.api import _init_from
 from ur4rec.config import SASRecConfig
 from ur4rec.errors import ConfigError
 from ur4rec.models.sasrec import SASRec
+from ur4rec.runs.init_from import init_from, init_from_applies
 from ur4rec.training.checkpoint import save_checkpoint
+
+from .models.building import ur4rec_model
 
 
 def _save(path, state, data):
@@ -24,7 +26,7 @@ def test_matching_parameters_are_loaded(tmp_path, tiny_data):
     _save(tmp_path / "best.pt", source.state_dict(), tiny_data)
     target = SASRec(20, SASRecConfig(hidden_dim=8, max_seq_len=5))
     assert not torch.equal(target.item_embeddings, source.item_embeddings)
-    _init_from(target, tmp_path / "best.pt", tiny_data)
+    init_from(target, tmp_path / "best.pt", tiny_data)
     for name, value in source.state_dict().items():
         assert torch.equal(target.state_dict()[name], value), name
 
@@ -33,13 +35,13 @@ def test_a_checkpoint_of_another_shape_is_refused(tmp_path, tiny_data):
     source = SASRec(20, SASRecConfig(hidden_dim=8, max_seq_len=5))
     _save(tmp_path / "best.pt", source.state_dict(), tiny_data)
     with pytest.raises(ConfigError, match="no parameter of"):
-        _init_from(SASRec(30, SASRecConfig(hidden_dim=16, max_seq_len=7)), tmp_path / "best.pt",
+        init_from(SASRec(30, SASRecConfig(hidden_dim=16, max_seq_len=7)), tmp_path / "best.pt",
                    tiny_data)
 
 
 def test_a_missing_checkpoint_is_named_with_its_key(tmp_path, tiny_data):
     with pytest.raises(ConfigError, match="training.init_from: checkpoint .* does not exist"):
-        _init_from(SASRec(20, SASRecConfig(hidden_dim=8, max_seq_len=5)), tmp_path / "none.pt",
+        init_from(SASRec(20, SASRecConfig(hidden_dim=8, max_seq_len=5)), tmp_path / "none.pt",
                    tiny_data)
 
 
@@ -69,40 +71,34 @@ def _sasrec_tensors(state):
 
 
 def test_a_checkpoint_without_sasrec_tensors_is_refused_for_ur4rec(tmp_path, tiny_data):
-    from ur4rec.models.ur4rec import UR4Rec
-
     config = _ur4rec_config()
-    source = UR4Rec(20, 30, config, _random_inputs(20, 30))
+    source = ur4rec_model(20, 30, config, _random_inputs(20, 30))
     # e.g. a `model: retriever` run: its retriever tensors match, no SASRec tensor does
     retriever_only = {k: v for k, v in source.state_dict().items() if not k.startswith("sasrec.")}
     _save(tmp_path / "retriever.pt", retriever_only, tiny_data)
-    target = UR4Rec(20, 30, config, _random_inputs(20, 30))
+    target = ur4rec_model(20, 30, config, _random_inputs(20, 30))
     with pytest.raises(ConfigError, match=r"training.init_from: no parameter of .*retriever\.pt "
                                           r"matches this model's SASRec \(sasrec\.\*\) tensors"):
-        _init_from(target, tmp_path / "retriever.pt", tiny_data)
+        init_from(target, tmp_path / "retriever.pt", tiny_data)
 
 
 def test_sasrec_tensors_of_another_shape_are_refused_for_ur4rec(tmp_path, tiny_data):
-    from ur4rec.models.ur4rec import UR4Rec
-
-    source = UR4Rec(20, 30, _ur4rec_config(), _random_inputs(20, 30))
+    source = ur4rec_model(20, 30, _ur4rec_config(), _random_inputs(20, 30))
     _save(tmp_path / "best.pt", source.state_dict(), tiny_data)
     wider = _ur4rec_config()
     wider.sasrec.hidden_dim = 32  # every sasrec.* tensor differs in shape; the rest matches
-    target = UR4Rec(20, 30, wider, _random_inputs(20, 30))
+    target = ur4rec_model(20, 30, wider, _random_inputs(20, 30))
     with pytest.raises(ConfigError, match="training.init_from: no parameter of"):
-        _init_from(target, tmp_path / "best.pt", tiny_data)
+        init_from(target, tmp_path / "best.pt", tiny_data)
 
 
 def test_init_from_applies_unless_the_run_resumes_from_last_pt(tmp_path):
-    from ur4rec.api import _init_from_applies
-
-    assert _init_from_applies(tmp_path, resume=False)
-    assert _init_from_applies(tmp_path, resume=True)  # killed before the first last.pt
+    assert init_from_applies(tmp_path, resume=False)
+    assert init_from_applies(tmp_path, resume=True)  # killed before the first last.pt
     (tmp_path / "checkpoints").mkdir()
     (tmp_path / "checkpoints" / "last.pt").write_bytes(b"")
-    assert not _init_from_applies(tmp_path, resume=True)
-    assert _init_from_applies(tmp_path, resume=False)  # a fresh run ignores an old last.pt
+    assert not init_from_applies(tmp_path, resume=True)
+    assert init_from_applies(tmp_path, resume=False)  # a fresh run ignores an old last.pt
 
 
 def test_a_run_killed_in_its_first_epoch_resumes_from_the_init_from_weights(tmp_path,
@@ -110,15 +106,16 @@ def test_a_run_killed_in_its_first_epoch_resumes_from_the_init_from_weights(tmp_
     import yaml
 
     from ur4rec import api
-    from ur4rec.models.ur4rec import UR4Rec
+    from ur4rec.runs import pipeline
+    from ur4rec.runs.inputs import ModelInputs
     from ur4rec.training.checkpoint import load_checkpoint
     from ur4rec.training.trainer import Trainer
 
     from .conftest import synthetic_interactions
 
     monkeypatch.setattr(api, "_after_training", lambda run_dir: None)
-    monkeypatch.setattr(api, "_model_inputs", lambda config, data, run_dir, llm_data_dir: (
-        None, _random_inputs(data.num_users, data.num_items)))
+    monkeypatch.setattr(pipeline, "model_inputs", lambda config, data, run_dir, llm_data_dir:
+                        ModelInputs(None, _random_inputs(data.num_users, data.num_items)))
     log = tmp_path / "log.csv"
     synthetic_interactions(num_users=30, num_items=40, length=12).rename(
         columns={"user": "user_id", "item": "item_id"}).to_csv(log, index=False)
@@ -129,8 +126,8 @@ def test_a_run_killed_in_its_first_epoch_resumes_from_the_init_from_weights(tmp_
         "prepared_dir": tmp_path / "prepared"})
     data = api.prepare_data(config)
     torch.manual_seed(123)
-    source = UR4Rec(data.num_users, data.num_items, config,
-                    _random_inputs(data.num_users, data.num_items))
+    source = ur4rec_model(data.num_users, data.num_items, config,
+                          _random_inputs(data.num_users, data.num_items))
     _save(tmp_path / "sasrec.pt", source.state_dict(), data)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
@@ -153,13 +150,11 @@ def test_a_run_killed_in_its_first_epoch_resumes_from_the_init_from_weights(tmp_
 
 
 def test_a_plain_sasrec_checkpoint_initialises_the_sasrec_branch_of_ur4rec(tmp_path, tiny_data):
-    from ur4rec.models.ur4rec import UR4Rec
-
     config = _ur4rec_config()
     plain = SASRec(30, config.sasrec)
     _save(tmp_path / "sasrec.pt", plain.state_dict(), tiny_data)
-    target = UR4Rec(20, 30, config, _random_inputs(20, 30))
-    _init_from(target, tmp_path / "sasrec.pt", tiny_data)
+    target = ur4rec_model(20, 30, config, _random_inputs(20, 30))
+    init_from(target, tmp_path / "sasrec.pt", tiny_data)
     for name, value in plain.state_dict().items():
         assert torch.equal(target.state_dict()["sasrec." + name], value), name
 
@@ -181,7 +176,7 @@ def _sasrec_run_config(tmp_path, log, **data):
 
 @pytest.fixture
 def warm_checkpoint(tmp_path, monkeypatch):
-    """A SASRec trained with every item warm (issue 22 item 5's scenario), and its log."""
+    """A SASRec trained with every item warm (the scenario of checkpoint.check_init_from_data), and its log."""
     from ur4rec import api
 
     from .conftest import synthetic_interactions
@@ -245,4 +240,4 @@ def test_a_checkpoint_that_does_not_record_its_data_is_refused(tmp_path, tiny_da
     target = SASRec(tiny_data.num_items, SASRecConfig(hidden_dim=8, max_seq_len=5))
     with pytest.raises(ConfigError, match=r"old\.pt does not record the data it was trained on.*"
                                           r"train that run again"):
-        _init_from(target, tmp_path / "old.pt", tiny_data)
+        init_from(target, tmp_path / "old.pt", tiny_data)

@@ -204,7 +204,7 @@ def sasrec_run(tmp_path_factory):
     """A SASRec trained 2 epochs through ``api.train``, and the same model as initialised."""
     from ur4rec import api
     from ur4rec.models.factory import build_model
-    from ur4rec.training.trainer import seed_everything
+    from ur4rec.training.runtime import seed_everything
 
     tmp_path = tmp_path_factory.mktemp("cold-sasrec")
     config = _sasrec_config(tmp_path)
@@ -283,9 +283,10 @@ def test_no_cold_item_row_gets_a_gradient_in_any_loss(data, loss):
     """SASRec (full softmax or sampled negatives) and the retriever: zero gradient on every
     parameter row tied to a cold item."""
     from ur4rec.data.cold import cold_item_mask
-    from ur4rec.models.ur4rec import TextInputs, UR4Rec
+    from ur4rec.models.ur4rec import TextInputs
     from ur4rec.training.batches import TrainingBatches
-    from ur4rec.training.objectives import compute_losses
+
+    from ..models.building import stage_losses, ur4rec_model
 
     config = config_from_dict({
         "model": "ur4rec", "sasrec": {"hidden_dim": 16, "max_seq_len": 32},
@@ -294,16 +295,15 @@ def test_no_cold_item_row_gets_a_gradient_in_any_loss(data, loss):
     rng = np.random.default_rng(0)
     inputs = TextInputs(rng.normal(size=(data.num_users, 12)).astype("f4"),
                         rng.normal(size=(data.num_items + 1, 12)).astype("f4"))
-    model = UR4Rec(data.num_users, data.num_items, config, inputs)
+    model = ur4rec_model(data.num_users, data.num_items, config, inputs)
     excluded = cold_item_mask(data.num_items, data.cold_items)
     batches = TrainingBatches(data, 32, 64, need_positives=loss != "ce")
     batch = next(batches.epoch(torch.Generator().manual_seed(0)))
     cold = torch.as_tensor(data.cold_items)
     for stage in ("pretrain_sasrec", "pretrain_retriever", "end_to_end"):
         model.zero_grad()
-        model.on_stage_start(stage)
-        compute_losses(model, batch, stage, config.training, model.stage_groups(stage),
-                       torch.Generator().manual_seed(1), excluded)["loss"].backward()
+        stage_losses(model, batch, stage, config.training, None,
+                     torch.Generator().manual_seed(1), excluded)["loss"].backward()
         for name, param in (("sasrec", model.sasrec.encoder.item_emb.weight),
                             ("retriever ids", model.retriever.item_id.weight),
                             ("retriever bias", model.retriever.item_bias)):

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 import torch
 
-from ur4rec import api
 from ur4rec.config import EvaluationConfig, RunConfig
 from ur4rec.diagnostics import compare
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.evaluation.slices import SLICE_NAMES, results_slices, slice_metrics, slice_spec
 from ur4rec.models.base import Recommender
+from ur4rec.runs.results import evaluate_model, run_results
 
 from ..conftest import make_prepared, synthetic_interactions
 from ..diagnostics.synthetic import healthy_sasrec_rows, results_for, write_run
@@ -228,8 +228,8 @@ def test_results_json_holds_the_slices(tiny_data):
     from ur4rec.models.baselines import PopularityRecommender
 
     model = PopularityRecommender(tiny_data.train_item_counts)
-    results = api._results(config, tiny_data, model, evaluator, torch.device("cpu"),
-                           {"parameters": 0})
+    evaluation, _ = evaluate_model(model, tiny_data, evaluator, torch.device("cpu"), None)
+    results = run_results(config, 0, evaluation, tiny_data, None).to_json()
     text = json.dumps(results, allow_nan=False)
     slices = json.loads(text)["slices"]
     assert slices["thresholds"] == slice_spec(tiny_data).thresholds

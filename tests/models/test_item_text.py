@@ -110,21 +110,21 @@ def test_alignment_is_off_by_default_and_needs_the_adapter():
 
 
 def test_sasrec_objective_adds_the_alignment_term():
-    from ur4rec.training.batches import TrainBatch
-    from ur4rec.training.objectives import sequence_loss
+    from ur4rec.models.base import TrainBatch, TrainingStep
 
     aligned, _ = _model(item_text_align_weight=0.5)
     plain, _ = _model()  # the same weights (seed 0), no alignment
     batch = TrainBatch(torch.tensor([0]), torch.tensor([[1, 2, 3, 0, 0, 0]]),
                        torch.tensor([[2, 3, 5, 0, 0, 0]]), None)
-    with_term = sequence_loss(aligned, aligned.encoder(batch.inputs), batch, "ce", 1)
-    without = sequence_loss(plain, plain.encoder(batch.inputs), batch, "ce", 1)
+    step = TrainingStep(("sasrec",), ("sasrec",), "ce", 1)
+    with_term = aligned.sequence_loss(aligned.encoder(batch.inputs), batch, step)
+    without = plain.sequence_loss(plain.encoder(batch.inputs), batch, step)
     assert with_term.item() == pytest.approx(without.item() + aligned.alignment_loss().item(),
                                              rel=1e-5)
 
 
 def test_pca_start_is_fitted_on_trained_items_only():
-    """Issue 22 item 12: a never-trained (cold) item's text must not shape the adapter's start —
+    """A never-trained (cold) item's text must not shape the adapter's start —
     changing the cold rows leaves the projection (basis and centring) exactly as it was."""
     counts = np.ones(13, dtype=int)
     counts[[3, 7, 11]] = 0  # cold: never trained

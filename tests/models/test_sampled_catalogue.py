@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ur4rec.models.ur4rec import UR4Rec
+from ur4rec.models.losses import SharedNegatives, softmax_loss
+from ur4rec.models.retriever_targets import SampledCatalogue
 from ur4rec.training.batches import TrainingBatches
-from ur4rec.training.losses import SharedNegatives
-from ur4rec.training.objectives import SampledCatalogue, _softmax_loss, compute_losses
 
 from ..conftest import make_prepared, synthetic_interactions
+from .building import stage_losses, ur4rec_model
 from .test_ur4rec import random_inputs, small_config
 
 
@@ -21,7 +21,7 @@ def data():
 
 
 def test_scores_of_a_catalogue_subset_are_the_full_scores_restricted(data):
-    model = UR4Rec(data.num_users, data.num_items, small_config(), random_inputs(data)).eval()
+    model = ur4rec_model(data.num_users, data.num_items, small_config(), random_inputs(data)).eval()
     users = torch.tensor([0, 1])
     history = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
     positions = torch.tensor([[1, 2], [0, 1]])
@@ -40,12 +40,12 @@ def test_whole_catalogue_as_negatives_is_the_full_softmax():
     sampled = SampledCatalogue(targets, valid, torch.arange(1, 11), None)
     assert torch.equal(sampled.columns, torch.arange(10))
     assert sampled.loss(scores).item() == pytest.approx(
-        _softmax_loss(scores, targets, valid).item(), rel=1e-6)
+        softmax_loss(scores, targets, valid).item(), rel=1e-6)
 
 
 def test_retriever_stage_scores_only_targets_and_shared_negatives(data, monkeypatch):
     config = small_config(training={"loss": "shared_softmax", "num_negatives": 5})
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data))
     shared = SharedNegatives(torch.as_tensor(data.train_item_counts), 5)
     seen = []
     real = model.retriever.item_representations
@@ -57,8 +57,8 @@ def test_retriever_stage_scores_only_targets_and_shared_negatives(data, monkeypa
     monkeypatch.setattr(model.retriever, "item_representations", spy)
     batch = next(TrainingBatches(data, 12, 8, need_positives=False).epoch(
         torch.Generator().manual_seed(0)))
-    losses = compute_losses(model, batch, "pretrain_retriever", config.training, ["retriever"],
-                            torch.Generator().manual_seed(1), shared=shared)
+    losses = stage_losses(model, batch, "pretrain_retriever", config.training, ["retriever"],
+                          torch.Generator().manual_seed(1), shared=shared)
     assert torch.isfinite(losses["loss"])
     assert seen and None not in seen  # the catalogue is never scored whole
     assert max(seen) <= 5 + 8 * config.retriever.train_positions
@@ -73,7 +73,7 @@ def test_cold_items_have_no_id_part_in_the_retrievers_candidates(data):
 
     inputs = random_inputs(data)
     inputs.cold_items = np.array([3, 5])
-    model = UR4Rec(data.num_users, data.num_items, small_config(), inputs).eval()
+    model = ur4rec_model(data.num_users, data.num_items, small_config(), inputs).eval()
     before = model.candidate_vectors().clone()  # rows = items 1..N
     with torch.no_grad():
         model.retriever.item_id.weight.add_(torch.randn_like(model.retriever.item_id.weight))
@@ -92,7 +92,7 @@ def test_fused_ranking_among_cold_items_is_the_retrievers(data):
     inputs = random_inputs(data)
     cold = np.array([3, 5, 8, 13])
     inputs.cold_items = cold
-    model = UR4Rec(data.num_users, data.num_items, small_config(), inputs).eval()
+    model = ur4rec_model(data.num_users, data.num_items, small_config(), inputs).eval()
     users, history = torch.tensor([0, 1]), torch.tensor([[1, 2, 4, 0], [6, 7, 0, 0]])
     positions = torch.tensor([[2], [1]])
     before = model.branch_scores(users, history, positions)
@@ -106,7 +106,7 @@ def test_fused_ranking_among_cold_items_is_the_retrievers(data):
 
 
 def test_fused_model_keeps_sasrecs_cold_scores_when_its_table_reads_text(data):
-    """Issue 22 item 9: with ``sasrec.item_text: adapter`` a cold item's SASRec row is its text
+    """With ``sasrec.item_text: adapter`` a cold item's SASRec row is its text
     view (the id part is zeroed), so the fusion keeps SASRec's cold scores instead of
     neutralising them."""
     import numpy as np
@@ -117,7 +117,7 @@ def test_fused_model_keeps_sasrecs_cold_scores_when_its_table_reads_text(data):
     counts = np.ones(data.num_items + 1, dtype=np.int64)
     counts[cold] = 0
     inputs.item_trained = counts
-    model = UR4Rec(data.num_users, data.num_items,
+    model = ur4rec_model(data.num_users, data.num_items,
                    small_config(sasrec={"item_text": "adapter"}), inputs).eval()
     users, history = torch.tensor([0, 1]), torch.tensor([[1, 2, 4, 0], [6, 7, 0, 0]])
     positions = torch.tensor([[2], [1]])

@@ -11,12 +11,15 @@ import torch
 from ur4rec.config import config_from_dict
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.models.base import UserBatch
-from ur4rec.models.ur4rec import TextInputs, UR4Rec
+from ur4rec.models.factory import build_model
+from ur4rec.models.stages import final_scoring
+from ur4rec.models.ur4rec import TextInputs
+from ur4rec.runs.results import stage_results
 from ur4rec.training.batches import TrainingBatches
-from ur4rec.training.objectives import compute_losses
 from ur4rec.training.trainer import Trainer
 
 from ..conftest import make_prepared, synthetic_interactions
+from .building import stage_losses, ur4rec_model
 
 
 def random_inputs(data, dim=12, seed=0):
@@ -44,17 +47,30 @@ def data():
 
 
 def test_scores_cover_the_catalogue_and_padding_never_wins(data):
-    model = UR4Rec(data.num_users, data.num_items, small_config(), random_inputs(data)).eval()
+    model = ur4rec_model(data.num_users, data.num_items, small_config(), random_inputs(data)).eval()
     history = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
     for scoring in ("sasrec", "retriever", "fused"):
-        model.scoring = scoring
-        scores = model.score_all(UserBatch(torch.tensor([0, 1]), history))
+        scores = model.scored_by(scoring).score_all(UserBatch(torch.tensor([0, 1]), history))
         assert scores.shape == (2, data.num_items + 1)
         assert torch.isinf(scores[:, 0]).all() and torch.isfinite(scores[:, 1:]).all()
 
 
+def test_scoring_a_branch_leaves_the_models_own_scoring_alone(data):
+    """A stage validated on one branch asks for it; the model keeps scoring as it was built."""
+    model = ur4rec_model(data.num_users, data.num_items, small_config(), random_inputs(data))
+    model.eval()
+    batch = UserBatch(torch.tensor([0, 1]), torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]))
+    fused = model.score_all(batch)
+    sasrec = model.scored_by("sasrec")
+    assert not torch.allclose(sasrec.score_all(batch), fused)
+    torch.testing.assert_close(model.score_all(batch), fused)
+    assert model.scored_by("fused") is model and not sasrec.training  # the model's mode
+    model.train()
+    assert model.scored_by("sasrec").training
+
+
 def test_retriever_user_at_a_position_ignores_later_items(data):
-    model = UR4Rec(data.num_users, data.num_items, small_config(memory={"enabled": False}),
+    model = ur4rec_model(data.num_users, data.num_items, small_config(memory={"enabled": False}),
                    random_inputs(data)).eval()
     users = torch.tensor([0])
     history = torch.tensor([[3, 4, 5, 6]])
@@ -68,26 +84,24 @@ def test_retriever_user_at_a_position_ignores_later_items(data):
 
 def test_each_stage_trains_what_it_says(data):
     config = small_config()
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data))
     batch = next(TrainingBatches(data, 12, 8).epoch(torch.Generator().manual_seed(0)))
     expected = {"pretrain_sasrec": {"sasrec"}, "pretrain_retriever": {"retrieval"},
                 "end_to_end": {"sasrec", "retrieval", "fused"}}
     for stage, components in expected.items():
-        model.on_stage_start(stage)
-        losses = compute_losses(model, batch, stage, config.training,
-                                model.stage_groups(stage))
+        losses = stage_losses(model, batch, stage, config.training)
         assert set(losses) - {"loss"} == components, stage
     # text projections get gradients: they are trained, not frozen at initialisation
     model.zero_grad()
-    compute_losses(model, batch, "pretrain_retriever", config.training,
-                   ["retriever"])["loss"].backward()
+    stage_losses(model, batch, "pretrain_retriever", config.training,
+                 ["retriever"])["loss"].backward()
     assert model.retriever.item_text.net[0].weight.grad.abs().sum() > 0
     assert model.retriever.user_text.net[0].weight.grad.abs().sum() > 0
 
 
 def test_training_reads_the_training_view_of_user_texts(data):
     inputs = random_inputs(data)
-    model = UR4Rec(data.num_users, data.num_items, small_config(memory={"enabled": False}),
+    model = ur4rec_model(data.num_users, data.num_items, small_config(memory={"enabled": False}),
                    inputs)
     users, history, at = torch.tensor([0]), torch.tensor([[1, 2, 3]]), torch.tensor([[2]])
     model.train()
@@ -105,9 +119,10 @@ def test_full_staged_run_logs_memory_routing_fusion_and_switches(data, tmp_path)
                                                "joint_finetune", "end_to_end"],
                                     "epochs_per_stage": 3, "patience": 10},
                           fusion={"method": "learned"}, memory={"update_trigger": "TIME_BASED"})
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
-    trainer = Trainer(model, "ur4rec", data, config, tmp_path, torch.device("cpu"),
-                      Evaluator(data, config.evaluation), progress=False)
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data))
+    trainer = Trainer(model, "ur4rec", data, config.training, config.resolved_stages(),
+                      tmp_path, torch.device("cpu"), Evaluator(data, config.evaluation),
+                      progress=False)
     summary = trainer.fit()
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [s["stage"] for s in summary["stages"]] == config.training.stages
@@ -138,11 +153,10 @@ def test_memory_never_reads_validation_or_test_items(data):
         prepared = make_prepared(rows, num_candidates=5)
         config = small_config()
         torch.manual_seed(0)
-        model = UR4Rec(prepared.num_users, prepared.num_items, config, random_inputs(prepared))
-        model.on_stage_start("pretrain_retriever")
+        model = ur4rec_model(prepared.num_users, prepared.num_items, config, random_inputs(prepared))
         batch = next(TrainingBatches(prepared, 12, 64).epoch(torch.Generator().manual_seed(0)))
         torch.manual_seed(1)
-        compute_losses(model, batch, "pretrain_retriever", config.training, ["retriever"])
+        stage_losses(model, batch, "pretrain_retriever", config.training, ["retriever"])
         states.append(model.memory.state.clone())
     same_train = all(np.array_equal(a, b) for a, b in zip(
         make_prepared(frame, 5).train_sequences, make_prepared(other, 5).train_sequences,
@@ -158,35 +172,37 @@ def test_memory_never_reads_validation_or_test_items(data):
     (["pretrain_retriever"], True, "fused"),
     (["end_to_end"], False, "fused"),
 ])
-def test_trained_model_scores_with_what_was_trained(data, stages, preloaded, expected):
-    model = UR4Rec(data.num_users, data.num_items, small_config(), random_inputs(data))
-    model.on_stage_start(stages[-1])
-    model.on_training_end(stages, sasrec_preloaded=preloaded)
+def test_trained_model_scores_with_what_was_trained(data, stages, preloaded, expected,
+                                                   tmp_path):
+    assert final_scoring(stages, ("sasrec",) if preloaded else ()) == expected
+    init = {"init_from": str(tmp_path / "sasrec.pt")} if preloaded else {}
+    model = build_model(small_config(training={"stages": stages, **init}), data,
+                        random_inputs(data))
     assert model.scoring == expected
+    batch = UserBatch(torch.tensor([0, 1]), torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]))
+    model.eval()
+    torch.testing.assert_close(model.score_all(batch), model.score_with(batch, expected))
 
 
 def test_stage_results_score_each_stage_as_it_was_selected(data, tmp_path):
-    from ur4rec.api import _stage_results
-
     config = small_config(training={"stages": ["pretrain_sasrec", "pretrain_retriever"]})
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data))
     evaluator = Evaluator(data, config.evaluation)
-    summary = Trainer(model, "ur4rec", data, config, tmp_path, torch.device("cpu"), evaluator,
-                      progress=False).fit()
+    summary = Trainer(model, "ur4rec", data, config.training, config.resolved_stages(),
+                      tmp_path, torch.device("cpu"), evaluator, progress=False).fit()
     assert model.scoring == "fused"
     # final weights may differ from every stage's best (e.g. fusion.select_weights moved them)
     with torch.no_grad():
         model.retriever.item_bias.add_(torch.randn_like(model.retriever.item_bias))
     final = evaluator.evaluate(model, "test", torch.device("cpu")).metrics
-    rows = _stage_results(model, tmp_path, evaluator, torch.device("cpu"), summary["stages"])
+    rows = stage_results(model, tmp_path, evaluator, torch.device("cpu"), summary["stages"])
     assert [r["stage"] for r in rows] == ["pretrain_sasrec", "pretrain_retriever"]
     # the model is handed back at its final weights and fused scoring
     assert model.scoring == "fused"
     assert evaluator.evaluate(model, "test", torch.device("cpu")).metrics == final
-    model.on_stage_start("pretrain_sasrec")
     model.load_state_dict(torch.load(tmp_path / "checkpoints" / "best_pretrain_sasrec.pt",
                                      weights_only=False)["model"])
-    alone = evaluator.evaluate(model, "test", torch.device("cpu")).metrics
+    alone = evaluator.evaluate(model.scored_by("sasrec"), "test", torch.device("cpu")).metrics
     assert rows[0]["test"] == alone
     assert rows[0]["test"] != final
 
@@ -196,10 +212,10 @@ def test_fusion_weights_are_chosen_on_validation_only(data, tmp_path):
 
     config = small_config(training={"stages": ["pretrain_sasrec", "pretrain_retriever"]},
                           fusion={"select_weights": True})
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data))
     evaluator = Evaluator(data, config.evaluation)
-    summary = Trainer(model, "ur4rec", data, config, tmp_path, torch.device("cpu"), evaluator,
-                      progress=False).fit()
+    summary = Trainer(model, "ur4rec", data, config.training, config.resolved_stages(),
+                      tmp_path, torch.device("cpu"), evaluator, progress=False).fit()
     chosen = summary["fusion_selection"]
     assert set(chosen["valid"]) == {f"{s:.2f}" for s in SASREC_SHARES}
     assert chosen["valid"][f"{chosen['sasrec_weight']:.2f}"] == max(chosen["valid"].values())
@@ -222,7 +238,7 @@ def test_one_pass_over_all_shares_equals_evaluating_each_share(data):
     """The fusion selection scores the branches once; each share must score exactly as the
     model does with ``fusion.fixed`` set to it."""
     config = small_config()
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).eval()
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data)).eval()
     evaluator = Evaluator(data, config.evaluation)
     shares = [0.0, 0.3, 0.7, 1.0]
     together = evaluator.evaluate_many(model, "valid", "cpu",
@@ -247,7 +263,7 @@ def test_memory_in_training_never_shows_a_position_its_own_target(data):
 
     config = _no_dropout_config()
     torch.manual_seed(0)
-    base = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).train()
+    base = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data)).train()
     users = torch.tensor([0])
     history = torch.tensor([[3, 4, 5, 6, 7, 8, 9, 10]])
     positions, start = torch.tensor([[2, 5]]), torch.tensor([2])
@@ -266,7 +282,7 @@ def test_training_positions_lie_in_the_window_the_memory_and_text_precede(data):
     """Every sampled target position is at or after where the memory is written from; short
     rows write from their first position, never from padding."""
     config = small_config(retriever={"train_positions": 3, "train_window": 4})
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).train()
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data)).train()
     seen = {}
 
     def spy(users, history, positions, memory_position=None, **kwargs):
@@ -275,7 +291,7 @@ def test_training_positions_lie_in_the_window_the_memory_and_text_precede(data):
 
     original, model.branch_scores = model.branch_scores, spy
     batch = next(TrainingBatches(data, 12, 64).epoch(torch.Generator().manual_seed(0)))
-    compute_losses(model, batch, "pretrain_retriever", config.training, ["retriever"])
+    stage_losses(model, batch, "pretrain_retriever", config.training, ["retriever"])
     lengths = (batch.targets > 0).sum(dim=1)
     start = seen["start"]
     assert torch.equal(start, (lengths - 4).clamp(min=0))
@@ -288,21 +304,21 @@ def test_text_free_retriever_ignores_every_text_vector(data):
     """experts [item_id] + item_text false: replacing every text vector by noise moves nothing."""
     config = small_config(retriever={"experts": ["item_id"], "item_text": False})
     torch.manual_seed(0)
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data, seed=0)).eval()
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data, seed=0)).eval()
     batch = UserBatch(torch.tensor([0, 1]), torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]))
-    model.scoring = "retriever"
-    before = model.score_all(batch)
+    retriever = model.scored_by("retriever")
+    before = retriever.score_all(batch)
     for name in ("user_text", "item_text", "user_text_train"):
         getattr(model, name).normal_()
-    torch.testing.assert_close(model.score_all(batch), before)
+    torch.testing.assert_close(retriever.score_all(batch), before)
     # and with item text on, the same noise moves the scores (the test can fail)
     config = small_config(retriever={"experts": ["item_id"]})
     torch.manual_seed(0)
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data, seed=0)).eval()
-    model.scoring = "retriever"
-    before = model.score_all(batch)
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data, seed=0)).eval()
+    retriever = model.scored_by("retriever")
+    before = retriever.score_all(batch)
     model.item_text.normal_()
-    assert not torch.allclose(model.score_all(batch), before)
+    assert not torch.allclose(retriever.score_all(batch), before)
 
 
 @pytest.mark.parametrize("best_share", [0.0, 1.0])
@@ -330,17 +346,18 @@ def test_fusion_selection_can_choose_one_branch_alone(best_share):
 def test_frozen_temperature_stays_frozen_through_training(data, tmp_path):
     config = small_config(retriever={"learn_temperature": False},
                           training={"stages": ["pretrain_retriever"], "epochs_per_stage": 2})
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data))
     before = model.retriever.log_temperature.detach().clone()
-    Trainer(model, "ur4rec", data, config, tmp_path, torch.device("cpu"),
-            Evaluator(data, config.evaluation), progress=False).fit()
+    Trainer(model, "ur4rec", data, config.training, config.resolved_stages(), tmp_path,
+            torch.device("cpu"), Evaluator(data, config.evaluation), progress=False).fit()
     assert not model.retriever.log_temperature.requires_grad
     torch.testing.assert_close(model.retriever.log_temperature.detach(), before)
     # a learned temperature does move (the test can fail)
     config = small_config(training={"stages": ["pretrain_retriever"], "epochs_per_stage": 2})
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
-    Trainer(model, "ur4rec", data, config, tmp_path / "learned", torch.device("cpu"),
-            Evaluator(data, config.evaluation), progress=False).fit()
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data))
+    Trainer(model, "ur4rec", data, config.training, config.resolved_stages(),
+            tmp_path / "learned", torch.device("cpu"), Evaluator(data, config.evaluation),
+            progress=False).fit()
     assert not torch.allclose(model.retriever.log_temperature.detach(), before)
 
 
@@ -349,13 +366,13 @@ def test_text_only_retriever_ignores_every_id_embedding(data):
     config = small_config(retriever={"experts": ["user_text", "history_text"],
                                      "item_id": False}, memory={"enabled": False})
     torch.manual_seed(0)
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).eval()
-    model.scoring = "retriever"
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data)).eval()
+    retriever = model.scored_by("retriever")
     batch = UserBatch(torch.tensor([0, 1]), torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]]))
-    before = model.score_all(batch)
+    before = retriever.score_all(batch)
     with torch.no_grad():
         model.retriever.item_id.weight.normal_()
-    torch.testing.assert_close(model.score_all(batch), before)
+    torch.testing.assert_close(retriever.score_all(batch), before)
 
 
 def test_routing_by_slice_reports_the_weights_the_scores_use(data):
@@ -364,7 +381,7 @@ def test_routing_by_slice_reports_the_weights_the_scores_use(data):
 
     config = small_config(retriever={"single_expert": False})
     torch.manual_seed(0)
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data)).eval()
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data)).eval()
     histories = [data.train_sequences[0], data.train_sequences[1]]
     targets = np.array([3, 7])
     weights = target_routing(model, histories, np.array([0, 1]), targets)
@@ -383,7 +400,7 @@ def test_routing_by_slice_reports_the_weights_the_scores_use(data):
     torch.testing.assert_close(weights, full[:, 0, :, targets - 1].diagonal(dim1=0, dim2=2).T)
     report = routing_by_slice(model, data)
     assert set(report) >= {"all", "item_head", "item_tail", "experts"}
-    single = UR4Rec(data.num_users, data.num_items, small_config(retriever={"single_expert":
+    single = ur4rec_model(data.num_users, data.num_items, small_config(retriever={"single_expert":
                                                                             True}),
                     random_inputs(data))
     assert routing_by_slice(single, data) == {}

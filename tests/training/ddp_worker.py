@@ -15,21 +15,24 @@ import numpy as np
 
 from ur4rec import api
 from ur4rec.models.ur4rec import TextInputs
+from ur4rec.runs import pipeline
+from ur4rec.runs.inputs import ModelInputs
 from ur4rec.training.distributed import from_environment
 
 TEXT_DIM = 12
 
 
 def random_text_inputs(config: Any, data: Any, run_dir: Path, llm_data_dir: Any
-                       ) -> tuple[None, TextInputs]:
+                       ) -> ModelInputs:
     """The same vectors on every rank (fixed seed): user ``[U, 12]``, item ``[N + 1, 12]``."""
     rng = np.random.default_rng(0)
-    return None, TextInputs(rng.normal(size=(data.num_users, TEXT_DIM)).astype("f4"),
-                            rng.normal(size=(data.num_items + 1, TEXT_DIM)).astype("f4"))
+    return ModelInputs(None, TextInputs(rng.normal(size=(data.num_users, TEXT_DIM)).astype("f4"),
+                                        rng.normal(size=(data.num_items + 1, TEXT_DIM))
+                                        .astype("f4")))
 
 
 def main(config: str, run_dir: str) -> None:
-    api._model_inputs = random_text_inputs
+    pipeline.model_inputs = random_text_inputs
     api._after_training = lambda run_dir: None  # no plots or diagnosis: not under test
     distributed = from_environment()
     api.train(config, run_dir, distributed=distributed, progress=False)

@@ -7,7 +7,7 @@ import torch
 
 from ur4rec import api
 from ur4rec.config import TrainingConfig
-from ur4rec.training.trainer import deterministic_kernels
+from ur4rec.training.runtime import deterministic_kernels
 
 
 def _index_gradients(repeats: int) -> set[bytes]:

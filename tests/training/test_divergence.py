@@ -46,7 +46,8 @@ def _rows(run_dir):
 def test_diverged_epoch_is_logged_not_validated_and_best_restored(tiny_data, tmp_path, policy):
     config = _config(on_divergence=policy)
     model = PoisonedSASRec(tiny_data.num_items, config.sasrec, poison_at=3)
-    trainer = Trainer(model, "sasrec", tiny_data, config, tmp_path, torch.device("cpu"),
+    trainer = Trainer(model, "sasrec", tiny_data, config.training, config.resolved_stages(),
+                      tmp_path, torch.device("cpu"),
                       Evaluator(tiny_data, config.evaluation), progress=False)
     if policy == "fail":
         with pytest.raises(TrainingDiverged, match=r"stage pretrain_sasrec, epoch 3.*lr sasrec"):
@@ -79,14 +80,16 @@ def test_nan_learning_rate_run_exits_nonzero_in_one_line_and_diagnose_flags_it(t
 
 
 def test_a_best_checkpoint_left_by_another_run_is_never_restored(tiny_data, tmp_path):
-    # issue 22 item 2: a run into a used folder restored the other run's best as its own
+    # a run into a used folder once restored the other run's best as its own
     config = _config(on_divergence="stop_stage")
     other = SASRec(tiny_data.num_items, config.sasrec)
-    Trainer(other, "sasrec", tiny_data, config, tmp_path, torch.device("cpu"),
-            Evaluator(tiny_data, config.evaluation), progress=False)._save_model(
+    Trainer(other, "sasrec", tiny_data, config.training, config.resolved_stages(), tmp_path,
+            torch.device("cpu"), Evaluator(tiny_data, config.evaluation),
+            progress=False)._save_model(
         tmp_path / "checkpoints" / "best_pretrain_sasrec.pt")
     model = PoisonedSASRec(tiny_data.num_items, config.sasrec, poison_at=1)
-    trainer = Trainer(model, "sasrec", tiny_data, config, tmp_path, torch.device("cpu"),
+    trainer = Trainer(model, "sasrec", tiny_data, config.training, config.resolved_stages(),
+                      tmp_path, torch.device("cpu"),
                       Evaluator(tiny_data, config.evaluation), progress=False)
     with pytest.raises(TrainingDiverged, match="no finite epoch to keep"):
         trainer.fit()

@@ -10,16 +10,15 @@ import pandas as pd
 import pytest
 import torch
 
-import ur4rec.training.losses as losses_module
-import ur4rec.training.objectives as objectives
+import ur4rec.models.losses as losses_module
+import ur4rec.models.sasrec as sasrec_module
 from ur4rec.config import config_from_dict
+from ur4rec.models.losses import SharedNegatives
 from ur4rec.models.sasrec import SASRec
-from ur4rec.models.ur4rec import UR4Rec
 from ur4rec.training.batches import TrainingBatches
-from ur4rec.training.losses import SharedNegatives
-from ur4rec.training.objectives import compute_losses
 
 from ..conftest import make_prepared, synthetic_interactions
+from ..models.building import stage_losses, ur4rec_model
 from ..models.test_ur4rec import random_inputs, small_config
 
 
@@ -38,11 +37,12 @@ def _first_batch(data, **options):
 
 
 def _loss_and_grads(monkeypatch, model, batch, stage, training, fixed, fused=False, **extra):
-    monkeypatch.setattr(objectives, "fixed_shapes", lambda device: fixed)
+    for module in (losses_module, sasrec_module):  # where the losses ask
+        monkeypatch.setattr(module, "fixed_shapes", lambda device: fixed)
     monkeypatch.setattr(losses_module, "fused_logits_fit", lambda hidden, size: fused)
     model.zero_grad()
-    losses = compute_losses(model, batch, stage, training, model.stage_groups(stage),
-                            torch.Generator().manual_seed(3), **extra)
+    losses = stage_losses(model, batch, stage, training, None,
+                          torch.Generator().manual_seed(3), **extra)
     losses["loss"].backward()
     grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
     return losses["loss"].detach(), grads
@@ -78,11 +78,10 @@ def test_ur4rec_retriever_loss_is_the_same_on_both_paths(data, monkeypatch):
     config = small_config(retriever={"dropout": 0.0}, sasrec={"dropout": 0.0},
                           training={"stages": ["pretrain_retriever"]})
     torch.manual_seed(0)
-    model = UR4Rec(data.num_users, data.num_items, config, random_inputs(data))
+    model = ur4rec_model(data.num_users, data.num_items, config, random_inputs(data))
     model.train()
     batch = _first_batch(data)
     for stage in ("pretrain_retriever", "end_to_end"):
-        model.on_stage_start(stage)
         state = {k: v.clone() for k, v in model.state_dict().items()}
         selecting = _loss_and_grads(monkeypatch, model, batch, stage, config.training, False)
         model.load_state_dict(state)  # the memory was written by the first pass

@@ -1,4 +1,4 @@
-"""Loss components weighed by a rank's share of the batch (issue 22 item 8), without torchrun:
+"""Loss components weighed by a rank's share of the batch, without torchrun:
 ``shard_weights`` stands in for the all-reduce of :meth:`DistributedContext.shard_weights`."""
 
 from __future__ import annotations
@@ -10,9 +10,11 @@ import pytest
 import torch
 
 from ur4rec.config import config_from_dict
-from ur4rec.models.ur4rec import TextInputs, UR4Rec
-from ur4rec.training.batches import TrainBatch, TrainingBatches
-from ur4rec.training.objectives import compute_losses
+from ur4rec.models.base import TrainBatch
+from ur4rec.models.ur4rec import TextInputs
+from ur4rec.training.batches import TrainingBatches
+
+from ..models.building import stage_losses, ur4rec_model
 
 
 def _model(data):
@@ -25,7 +27,7 @@ def _model(data):
     inputs = TextInputs(rng.normal(size=(data.num_users, 12)).astype("f4"),
                         rng.normal(size=(data.num_items + 1, 12)).astype("f4"))
     torch.manual_seed(0)
-    return UR4Rec(data.num_users, data.num_items, config, inputs), config
+    return ur4rec_model(data.num_users, data.num_items, config, inputs), config
 
 
 def _rows(batch, rows):
@@ -53,8 +55,8 @@ def test_an_empty_shard_gives_zero_loss_and_finite_zero_gradients(tiny_data, sta
     empty = _rows(batch, slice(0, 0))
     weigh = _ranks_of_two({"sasrec": torch.tensor(5), "retrieval": torch.tensor(3),
                            "fused": torch.tensor(3)})
-    losses = compute_losses(model, empty, stage, config.training, ["sasrec", "retriever"],
-                            shard_weights=weigh)
+    losses = stage_losses(model, empty, stage, config.training, ["sasrec", "retriever"],
+                          shard_weights=weigh)
     assert all(float(value.detach()) == 0.0 for value in losses.values()), losses
     losses["loss"].backward()
     grads = [p.grad for p in model.parameters() if p.grad is not None]
@@ -66,8 +68,8 @@ def test_weighted_shards_average_to_the_whole_batch_loss(tiny_data):
     model.eval()  # no dropout: the halves and the whole see the same network
     batch = next(TrainingBatches(tiny_data, 10, 7, need_positives=False).epoch(
         torch.Generator().manual_seed(0)))
-    whole = compute_losses(model, batch, "end_to_end", config.training,
-                           ["sasrec", "retriever"])
+    whole = stage_losses(model, batch, "end_to_end", config.training,
+                         ["sasrec", "retriever"])
     shards = [_rows(batch, slice(rank, None, 2)) for rank in (0, 1)]  # 4 rows and 3 rows
     totals = {"sasrec": (batch.targets > 0).sum()}
 
@@ -77,8 +79,8 @@ def test_weighted_shards_average_to_the_whole_batch_loss(tiny_data):
 
     totals["retrieval"] = totals["fused"] = positions(batch)
     weigh = _ranks_of_two(totals)
-    parts = [compute_losses(model, shard, "end_to_end", config.training,
-                            ["sasrec", "retriever"], shard_weights=weigh) for shard in shards]
+    parts = [stage_losses(model, shard, "end_to_end", config.training,
+                          ["sasrec", "retriever"], shard_weights=weigh) for shard in shards]
     for name, value in whole.items():
         average = sum(float(part[name].detach()) for part in parts) / 2
         assert math.isclose(average, float(value.detach()), rel_tol=1e-5), name

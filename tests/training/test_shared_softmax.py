@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ur4rec.training.losses import SharedNegatives, full_cross_entropy, shared_softmax
+from ur4rec.models.losses import SharedNegatives, full_cross_entropy, shared_softmax
 
 
 def test_whole_catalogue_once_without_correction_is_the_full_softmax():
@@ -97,7 +97,8 @@ def test_sasrec_learns_with_shared_negatives_through_the_trainer(tmp_path):
     model = SASRec(data.num_items, config.sasrec)
     evaluator = Evaluator(data, config.evaluation)
     before = evaluator.evaluate(model, "valid").metrics["full"]["ndcg@10"]
-    trainer = Trainer(model, "sasrec", data, config, tmp_path, torch.device("cpu"), evaluator,
+    trainer = Trainer(model, "sasrec", data, config.training, config.resolved_stages(),
+                      tmp_path, torch.device("cpu"), evaluator,
                       progress=False)
     assert trainer.loss_module.shared is not None and trainer.batches.train_sequences is None
     trainer.fit()

@@ -18,6 +18,7 @@ from ur4rec.data.prepared import PreparedData
 from ur4rec.data.sequences import pad_right
 from ur4rec.evaluation.evaluator import split_inputs
 from ur4rec.evaluation.slices import slice_spec
+from ur4rec.models.base import Recommender
 
 
 @torch.no_grad()
@@ -46,12 +47,12 @@ def target_routing(model: Any, histories: list[np.ndarray], users: np.ndarray,
     return torch.cat(rows) if rows else torch.zeros(0, len(retriever.experts))
 
 
-def routing_by_slice(model: Any, data: PreparedData, user_texts: Any = None,
+def routing_by_slice(model: Recommender, data: PreparedData, user_texts: Any = None,
                      split: str = "test") -> dict[str, Any]:
     """Mean router weight per expert on all users, ``item_head``, ``item_tail`` and (with cold
     items) the cold cases, read as :func:`~ur4rec.evaluation.cold.evaluate_cold` reads them
     (``user_texts``: :data:`~ur4rec.evaluation.cold.CaseUserTexts`)."""
-    retriever = getattr(model, "retriever", None)
+    retriever = model.mixture_of_experts()
     if retriever is None or retriever.single_expert:
         return {}
     histories, candidates = split_inputs(data, split)

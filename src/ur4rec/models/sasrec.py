@@ -17,7 +17,15 @@ from torch import nn
 
 from ur4rec.config import SASRecConfig
 from ur4rec.errors import ConfigError
-from ur4rec.models.base import Recommender, UserBatch
+from ur4rec.models.base import Recommender, TrainBatch, TrainingStep, UserBatch
+from ur4rec.models.item_text import ItemTextAdapter
+from ur4rec.models.losses import (
+    fixed_shapes,
+    next_item_loss,
+    sample_negatives,
+    shared_softmax,
+    weigh_components,
+)
 
 
 class FastDropout(nn.Module):
@@ -143,8 +151,6 @@ class SASRec(Recommender):
         self.max_seq_len = config.max_seq_len
         view = None
         if config.item_text == "adapter":
-            from ur4rec.models.item_text import ItemTextAdapter
-
             if item_text is None:
                 raise ConfigError("sasrec.item_text is 'adapter' but this model gets no item "
                                   "texts (model: sasrec and ur4rec read them from texts.*)")
@@ -176,9 +182,52 @@ class SASRec(Recommender):
         return self.user_state(batch) @ self.item_embeddings.T
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
-        """Trainable parts by name, so stages can freeze or train each one."""
+        """One group: the whole sequence model (every stage trains it)."""
         return {"sasrec": list(self.parameters())}
 
-    def stage_groups(self, stage: str) -> list[str]:
-        """Every stage trains the whole sequence model."""
-        return ["sasrec"]
+    def training_loss(self, batch: TrainBatch, step: TrainingStep) -> dict[str, torch.Tensor]:
+        """The next-item loss at every position of the training prefix (component
+        ``sasrec``)."""
+        loss = self.sequence_loss(self.encoder(batch.inputs), batch, step)
+        loss = weigh_components({"sasrec": loss}, {"sasrec": (batch.targets > 0).sum()},
+                                step.shard_weights)["sasrec"]
+        return {"loss": loss, "sasrec": loss.detach()}
+
+    def sequence_loss(self, hidden: torch.Tensor, batch: TrainBatch, step: TrainingStep
+                      ) -> torch.Tensor:
+        """The next-item loss (``step.loss``) of ``hidden`` ``[B, L, D]`` at every position that
+        has a target (seq-to-seq); ``step.excluded`` items (cold ones) are neither in the softmax
+        nor sampled as negatives. ``shared_softmax`` draws its negatives from ``step.shared``.
+        With ``sasrec.item_text_align_weight`` the item-text adapter's alignment term is
+        added."""
+        loss = self._next_item_loss(hidden, batch, step)
+        align = self.alignment_loss()
+        return loss if align is None else loss + align
+
+    def _next_item_loss(self, hidden: torch.Tensor, batch: TrainBatch, step: TrainingStep
+                        ) -> torch.Tensor:
+        present = batch.targets > 0
+        if fixed_shapes(hidden.device):
+            def rows(t: torch.Tensor) -> torch.Tensor:
+                return t.flatten(0, 1)
+            weights: torch.Tensor | None = rows(present)
+        else:
+            def rows(t: torch.Tensor) -> torch.Tensor:
+                return t[present]
+            weights = None
+        if step.loss == "shared_softmax":
+            if step.shared is None:
+                raise ValueError("loss 'shared_softmax' needs a SharedNegatives sampler")
+            return shared_softmax(rows(hidden), rows(batch.targets),
+                                  step.shared.draw(step.generator), self.item_embeddings,
+                                  step.shared.correction, weights)
+        negatives = None
+        if step.loss != "ce":
+            length = batch.targets.shape[1]
+            positives = batch.positives
+            if step.excluded is not None:
+                positives = positives | step.excluded.unsqueeze(0)  # never drawn as a negative
+            drawn = sample_negatives(positives, length * step.num_negatives, step.generator)
+            negatives = rows(drawn.view(len(drawn), length, step.num_negatives))
+        return next_item_loss(step.loss, rows(hidden), rows(batch.targets),
+                              self.item_embeddings, negatives, step.excluded, weights)

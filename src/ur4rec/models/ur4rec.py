@@ -1,9 +1,19 @@
-"""UR4Rec: SASRec and the MoE retriever (with user memory), fused (design parts 7–10).
+"""UR4Rec: SASRec and the MoE retriever (with user memory), fused.
 
-``scoring`` says which scores the model returns — ``sasrec``, ``retriever`` or ``fused`` — and
-follows the stage: a pretraining stage is validated (and its best epoch chosen) on the branch
-it trains, not on a fusion with an untrained partner (the prototype's early stopping fired on
-the noise of a random retriever).
+The model scores three ways — ``sasrec``, ``retriever`` or ``fused`` — and :meth:`UR4Rec.score_all`
+always scores the way it was built to (:attr:`UR4RecSettings.scoring`: the fusion when the stage
+plan trains both branches, :func:`ur4rec.models.stages.final_scoring`). A stage validated on
+another scoring asks for it explicitly with :meth:`UR4Rec.scored_by`; nothing is switched and
+switched back. What each stage trains, scores and sums is the table of
+:mod:`ur4rec.models.stages`; the losses are computed by :meth:`UR4Rec.training_loss`:
+
+- ``sasrec``: SASRec's next-item loss at every position of the training prefix;
+- ``retrieval``: the retriever's softmax over the catalogue at the positions of
+  :mod:`ur4rec.models.retriever_targets`;
+- ``fused``: the softmax of the fused scores at those same positions.
+
+The objective sums the step's components or, with ``training.use_uncertainty_weighting``, takes
+Σ exp(−s_i)·L_i + s_i with learned log-variances s_i (Kendall et al., 2018).
 """
 
 from __future__ import annotations
@@ -16,17 +26,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from ur4rec.config import RunConfig
+from ur4rec.config import FusionConfig, MemoryConfig, RetrieverConfig, SASRecConfig
 from ur4rec.data.cold import cold_item_mask
 from ur4rec.data.prepared import PreparedData
-from ur4rec.models.base import Recommender, UserBatch
+from ur4rec.models.base import Recommender, TrainBatch, TrainingStep, UserBatch
 from ur4rec.models.fusion import ScoreFusion
+from ur4rec.models.losses import softmax_loss, weigh_components
 from ur4rec.models.memory import UserMemory
 from ur4rec.models.retriever import MoERetriever
+from ur4rec.models.retriever_targets import (
+    SampledCatalogue,
+    last_positions,
+    random_positions,
+    training_catalogue,
+    window_start,
+)
 from ur4rec.models.sasrec import SASRec
+from ur4rec.models.stages import Stage
 
-STAGE_SCORING = {"pretrain_sasrec": "sasrec", "pretrain_retriever": "retriever",
-                 "joint_finetune": "fused", "end_to_end": "fused"}
 LOSS_COMPONENTS = ("sasrec", "retrieval", "fused")
 
 
@@ -47,48 +64,73 @@ class TextInputs:
     cold_items: np.ndarray | None = None  # item indices of data.cold_items (never trained)
 
 
+@dataclass(frozen=True)
+class UR4RecSettings:
+    """The config sections UR4Rec reads, and the two choices the run makes for it
+    (:func:`ur4rec.models.factory.ur4rec_settings` builds them from a run config)."""
+
+    sasrec: SASRecConfig
+    retriever: RetrieverConfig
+    memory: MemoryConfig
+    fusion: FusionConfig
+    with_sasrec: bool = True
+    """False: the retriever alone (``model: retriever``)"""
+    uncertainty_weighting: bool = False
+    """``training.use_uncertainty_weighting``"""
+    scoring: str = "fused"
+    """what :meth:`UR4Rec.score_all` returns: ``sasrec``, ``retriever`` or ``fused``"""
+
+
 class UR4Rec(Recommender):
-    """The fused model; ``branches`` may drop SASRec (``model: retriever``)."""
+    """The fused model; without SASRec (``with_sasrec: false``) the retriever alone."""
 
     reads_user_state = True  # user texts and memory: see UserBatch.user_text
 
-    def __init__(self, num_users: int, num_items: int, config: RunConfig, inputs: TextInputs,
-                 with_sasrec: bool = True) -> None:
+    def __init__(self, num_users: int, num_items: int, settings: UR4RecSettings,
+                 inputs: TextInputs) -> None:
         super().__init__()
         self.num_items = num_items
-        self.config = config
-        self.max_seq_len = config.sasrec.max_seq_len
-        self.train_positions = config.retriever.train_positions
-        # frozen inputs, rebuilt from the texts cache: not part of checkpoints
-        def frozen(name: str, array: np.ndarray | None) -> None:
-            value = None if array is None else torch.as_tensor(array, dtype=torch.float32)
-            self.register_buffer(name, value, persistent=False)
-
-        frozen("user_text", inputs.user_text)
-        frozen("item_text", inputs.item_text)
-        frozen("user_text_train", inputs.user_text_train)
-        frozen("item_image", inputs.item_image)
-        image = inputs.item_image
-        self.sasrec = (SASRec(num_items, config.sasrec, inputs.item_text, inputs.item_trained)
+        self.settings = settings
+        self.max_seq_len = settings.sasrec.max_seq_len
+        self.train_positions = settings.retriever.train_positions
+        self._frozen_inputs(inputs)
+        with_sasrec = settings.with_sasrec
+        self.sasrec = (SASRec(num_items, settings.sasrec, inputs.item_text, inputs.item_trained)
                        if with_sasrec else None)
         # cold items (data.cold_items): no branch ever trained their ids
         cold = cold_item_mask(num_items, [] if inputs.cold_items is None else inputs.cold_items)
-        self.retriever = MoERetriever(num_items, self.user_text.shape[1], config.retriever,
+        image = inputs.item_image
+        self.retriever = MoERetriever(num_items, self.user_text.shape[1], settings.retriever,
                                       None if image is None else image.shape[1],
-                                      single_expert=config.retriever.single_expert, cold=cold)
+                                      single_expert=settings.retriever.single_expert, cold=cold)
         self.register_buffer("cold_columns", cold[1:], persistent=False)  # [N] real items
         # SASRec's cold scores say nothing unless its item table reads text (the adapter)
-        self.sasrec_blind_on_cold = with_sasrec and config.sasrec.item_text != "adapter"
-        dim = config.retriever.output_dim
-        self.memory = UserMemory(num_users, dim, config.memory) if config.memory.enabled else None
-        self.fusion = (ScoreFusion(config.fusion, config.sasrec.hidden_dim, dim)
+        self.sasrec_blind_on_cold = with_sasrec and settings.sasrec.item_text != "adapter"
+        dim = settings.retriever.output_dim
+        self.memory = (UserMemory(num_users, dim, settings.memory) if settings.memory.enabled
+                       else None)
+        self.fusion = (ScoreFusion(settings.fusion, settings.sasrec.hidden_dim, dim)
                        if with_sasrec else None)
         self.loss_log_vars = nn.Parameter(torch.zeros(len(LOSS_COMPONENTS)),
-                                          requires_grad=config.training.use_uncertainty_weighting)
-        self.scoring = "fused" if with_sasrec else "retriever"
+                                          requires_grad=settings.uncertainty_weighting)
+        self.scoring = settings.scoring if with_sasrec else "retriever"
+        self.selects_fusion_weights = (with_sasrec and settings.fusion.select_weights
+                                       and settings.fusion.method == "weighted"
+                                       and self.scoring == "fused")
 
-    # ------------------------------------------------------------------ stages
+    def _frozen_inputs(self, inputs: TextInputs) -> None:
+        """The text (and image) vectors as buffers: rebuilt from the texts cache, never part of
+        a checkpoint."""
+        for name, array in (("user_text", inputs.user_text), ("item_text", inputs.item_text),
+                            ("user_text_train", inputs.user_text_train),
+                            ("item_image", inputs.item_image)):
+            value = None if array is None else torch.as_tensor(array, dtype=torch.float32)
+            self.register_buffer(name, value, persistent=False)
+
+    # ------------------------------------------------------------------ the contract
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """``sasrec`` (the SASRec branch, when there is one) and ``retriever`` (the rest: the
+        retriever, memory, fusion and loss weights)."""
         sasrec = list(self.sasrec.parameters()) if self.sasrec is not None else []
         ids = {id(p) for p in sasrec}
         rest = [p for p in self.parameters() if id(p) not in ids]
@@ -97,41 +139,41 @@ class UR4Rec(Recommender):
             groups = {"sasrec": sasrec, **groups}
         return groups
 
-    def stage_groups(self, stage: str) -> list[str]:
-        if self.sasrec is None:
-            return ["retriever"]
-        return {"pretrain_sasrec": ["sasrec"], "pretrain_retriever": ["retriever"]}.get(
-            stage, ["sasrec", "retriever"])
-
-    def on_stage_start(self, stage: str) -> None:
-        self.scoring = STAGE_SCORING[stage] if self.sasrec is not None else "retriever"
-
-    def on_training_end(self, stages: list[str], sasrec_preloaded: bool = False) -> None:
-        """The trained model scores with the fusion when both branches were trained (or SASRec
-        came from ``training.init_from``); otherwise with the one branch that was."""
-        if self.sasrec is None:
-            self.scoring = "retriever"
-            return
-        sasrec_trained = sasrec_preloaded or any(s != "pretrain_retriever" for s in stages)
-        retriever_trained = any(s != "pretrain_sasrec" for s in stages)
-        self.scoring = ("fused" if sasrec_trained and retriever_trained
-                        else "sasrec" if sasrec_trained else "retriever")
+    def no_weight_decay(self) -> set[str]:
+        """The default (vectors and scalars), and all of the fusion: its few mixing weights
+        are not pulled towards zero."""
+        fusion = {name for name, _ in self.named_parameters() if name.startswith("fusion.")}
+        return super().no_weight_decay() | fusion
 
     def on_epoch_start(self) -> None:
         if self.memory is not None:
             self.memory.start_epoch()
 
-    def epoch_statistics(self) -> dict[str, Any]:
-        stats: dict[str, Any] = {"scoring": self.scoring,
+    def epoch_statistics(self, stage: Stage) -> dict[str, Any]:
+        stats: dict[str, Any] = {"scoring": stage.scores,
                                  "routing": self.retriever.routing_statistics()}
         if self.memory is not None:
             stats["memory"] = self.memory.statistics()
         if self.fusion is not None:
             stats["fusion"] = self.fusion.statistics()
-        if self.config.training.use_uncertainty_weighting:
+        if self.settings.uncertainty_weighting:
+            log_vars = self.loss_log_vars.detach()
             stats["uncertainty"] = {f"{name}_log_var": float(v) for name, v in
-                                    zip(LOSS_COMPONENTS, self.loss_log_vars, strict=True)}
+                                    zip(LOSS_COMPONENTS, log_vars, strict=True)}
         return stats
+
+    def per_user_state(self) -> nn.Module | None:
+        return self.memory
+
+    def init_from_part(self) -> tuple[str, str]:
+        """The SASRec branch (``sasrec.*``) when there is one; else every tensor."""
+        if self.sasrec is not None:
+            return "sasrec.", "SASRec (sasrec.*)"
+        return super().init_from_part()
+
+    def mixture_of_experts(self) -> MoERetriever | None:
+        """The retriever when it routes its experts (``retriever.single_expert: false``)."""
+        return None if self.retriever.single_expert else self.retriever
 
     # ------------------------------------------------------------------ retriever side
     def retriever_user(self, users: torch.Tensor, history: torch.Tensor,
@@ -228,11 +270,20 @@ class UR4Rec(Recommender):
         return torch.where(cold, neutral, sasrec)
 
     def score_all(self, batch: UserBatch) -> torch.Tensor:
+        """``[B, N + 1]`` scores as the model was built to score (:attr:`scoring`)."""
+        return self.score_with(batch, self.scoring)
+
+    def score_with(self, batch: UserBatch, scoring: str) -> torch.Tensor:
+        """``[B, N + 1]`` scores of one branch (``sasrec``, ``retriever``) or the fusion
+        (``fused``); the retriever alone has one way to score."""
         positions = (batch.lengths - 1).clamp(min=0).unsqueeze(1)
-        need = self.scoring if self.sasrec is not None else "retriever"
+        need = scoring if self.sasrec is not None else "retriever"
         scores = self.branch_scores(batch.users, batch.history, positions, need=need,
                                     case_text=batch.user_text)[need][:, 0]
         return _with_padding_column(scores)
+
+    def scored_by(self, scoring: str) -> Recommender:
+        return self if scoring == self.scoring else ScoredBy(self, scoring)
 
     def score_all_shares(self, batch: UserBatch, shares: Sequence[float]
                          ) -> dict[str, torch.Tensor]:
@@ -251,16 +302,86 @@ class UR4Rec(Recommender):
                 for share in shares}
 
 
+    # ------------------------------------------------------------------ training loss
+    def training_loss(self, batch: TrainBatch, step: TrainingStep) -> dict[str, torch.Tensor]:
+        """The step's loss components (``sasrec``, ``retrieval``, ``fused``: module docstring)
+        at the retriever's training positions, and their objective."""
+        retriever = self.settings.retriever
+        start = window_start(batch.targets, retriever.train_window)
+        if retriever.train_position_sampling == "random":
+            positions, valid = random_positions(batch.targets, self.train_positions,
+                                                step.generator, start)
+        else:
+            positions, valid = last_positions(batch.targets, self.train_positions)
+        rows = torch.arange(len(positions), device=positions.device).unsqueeze(1)
+        targets = batch.targets[rows, positions]
+        valid &= targets > 0
+        need = ("fused" if "fused" in step.losses
+                else "retriever" if "retrieval" in step.losses else "sasrec")
+        sampled = None
+        if step.shared is not None and need != "sasrec":  # built only for shared_softmax
+            sampled = SampledCatalogue(targets, valid, step.shared.draw(step.generator),
+                                       step.shared.correction)
+            catalogue, remap = sampled.columns, None
+        else:
+            catalogue, remap = training_catalogue(step.excluded)
+        scores = self.branch_scores(batch.users, batch.inputs, positions,
+                                    memory_position=start, need=need, catalogue=catalogue)
+        if remap is not None:
+            targets = remap[targets]
+        losses: dict[str, torch.Tensor] = {}
+        if "sasrec" in step.losses:
+            losses["sasrec"] = self.sasrec.sequence_loss(scores["sasrec_hidden"], batch, step)
+        for name, branch in (("retrieval", "retriever"), ("fused", "fused")):
+            if name in step.losses:
+                losses[name] = (sampled.loss(scores[branch]) if sampled is not None
+                                else softmax_loss(scores[branch], targets, valid))
+        counted = valid.sum()
+        losses = weigh_components(losses, {"sasrec": (batch.targets > 0).sum(),
+                                           "retrieval": counted, "fused": counted},
+                                  step.shard_weights)
+        return {"loss": self._objective(losses, step.objective),
+                **{k: v.detach() for k, v in losses.items()}}
+
+    def _objective(self, losses: dict[str, torch.Tensor], parts: Sequence[str]
+                   ) -> torch.Tensor:
+        """The sum of the ``parts`` of ``losses``, uncertainty-weighted when that is on and
+        there is more than one."""
+        if self.settings.uncertainty_weighting and len(parts) > 1:
+            log_vars = dict(zip(LOSS_COMPONENTS, self.loss_log_vars, strict=True))
+            return sum(torch.exp(-log_vars[k]) * losses[k] + log_vars[k] for k in parts)
+        return sum(losses[k] for k in parts)
+
+
+class ScoredBy(Recommender):
+    """A UR4Rec model scored one way (a stage's scoring: one branch or the fusion), sharing its
+    weights and its train/eval mode — for validating a stage on what it trains."""
+
+    trainable = False
+    reads_user_state = True
+
+    def __init__(self, model: UR4Rec, scoring: str) -> None:
+        super().__init__()
+        self.model = model
+        self.scoring = scoring
+        self.max_seq_len = model.max_seq_len
+        self.train(model.training)
+
+    def score_all(self, batch: UserBatch) -> torch.Tensor:
+        return self.model.score_with(batch, self.scoring)
+
+
 def _with_padding_column(scores: torch.Tensor) -> torch.Tensor:
     """``[B, N]`` scores of the real items → ``[B, N + 1]``, the padding column 0 at −inf."""
     padding = torch.full_like(scores[:, :1], -torch.inf)
     return torch.cat([padding, scores], dim=1)
 
 
-def build_ur4rec(config: RunConfig, data: PreparedData, inputs: TextInputs) -> UR4Rec:
+def build_ur4rec(settings: UR4RecSettings, data: PreparedData, inputs: TextInputs | None
+                 ) -> UR4Rec:
+    """UR4Rec (or the retriever alone) for ``data``, reading ``inputs``."""
     if inputs is None:
         raise ValueError("the UR4Rec model needs text inputs")
     inputs.item_trained = data.train_item_counts
     inputs.cold_items = np.asarray(data.cold_items, dtype=np.int64)
-    return UR4Rec(data.num_users, data.num_items, config, inputs,
-                  with_sasrec=config.model == "ur4rec")
+    return UR4Rec(data.num_users, data.num_items, settings, inputs)

@@ -17,33 +17,13 @@ every target weighs about the same *and* padding stays low.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ur4rec.data.prepared import PreparedData
 from ur4rec.data.sequences import PackedSequences, pad_right
-
-
-@dataclass
-class TrainBatch:
-    """``users`` ``[B]``; ``inputs``/``targets`` ``[B, L]`` (target 0 = no loss at that position);
-    ``positives`` ``[B, N + 1]`` bool: the user's training items, never sampled as negatives
-    (None when the loss samples no negatives); ``num_targets`` counted on the host."""
-
-    users: torch.Tensor
-    inputs: torch.Tensor
-    targets: torch.Tensor
-    positives: torch.Tensor | None
-    num_targets: int = 0
-
-    def to(self, device: torch.device) -> TrainBatch:
-        def move(t: torch.Tensor | None) -> torch.Tensor | None:
-            return None if t is None else t.to(device, non_blocking=True)
-
-        return TrainBatch(move(self.users), move(self.inputs), move(self.targets),
-                          move(self.positives), self.num_targets)
+from ur4rec.models.base import TrainBatch
 
 
 class TrainingBatches:

@@ -35,7 +35,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ur4rec.training.batches import TrainBatch
+from ur4rec.models.base import TrainBatch
 
 T = TypeVar("T")
 

@@ -3,8 +3,7 @@
 A run writes ``checkpoints/best_<stage>.pt``, ``metrics.jsonl`` and ``results.json`` into its
 folder and reads some of them back (a diverged stage restores its last finite best). A second run
 written into the folder of a first one therefore mixed the two: it restored the first run's best
-weights and reported their test metrics beside its own config (issue 22 item 2). So a folder that
-holds anything is refused unless the run resumes it (``--resume``) or replaces it
+weights and reported their test metrics beside its own config. So a folder that holds anything is refused unless the run resumes it (``--resume``) or replaces it
 (``--overwrite``), and ``--overwrite`` only clears a folder that is a ur4rec run and holds none of
 the run's own inputs.
 """
@@ -19,7 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ur4rec.errors import ConfigError
+from ur4rec.config import RunConfig, dump_config, load_config, resolved_dict
+from ur4rec.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,36 @@ def check_output_folder(run_dir: Path, *, resume: bool, overwrite: bool,
                           "--resume (resume=True), replace it with --overwrite "
                           "(overwrite=True), or choose another --output_dir")
     _check_clearable(run_dir, inputs)
+
+
+def input_paths(config: RunConfig, config_file: Path | None, data_dir: Path | None,
+                llm_data_dir: Path | None) -> dict[str, Path]:
+    """Every path the run reads, by where it is set (``--overwrite`` must not delete one)."""
+    inputs = dict(config_paths(config))
+    for key, value in (("--config", config_file), ("--data_dir", data_dir),
+                       ("--llm_data_dir", llm_data_dir)):
+        if value is not None:
+            inputs[key] = Path(value)
+    return inputs
+
+
+def check_resumable(run_dir: Path, config: RunConfig) -> None:
+    """``--resume`` continues a run only with the config it was started with."""
+    saved = run_dir / "config.yaml"
+    if not saved.exists():
+        raise CheckpointError(f"--resume: {run_dir} has no config.yaml; nothing to resume")
+    if resolved_dict(load_config(saved)) != resolved_dict(config):
+        raise ConfigError(f"--resume: the config differs from the one {run_dir} was started with "
+                          f"({saved}); resume with the same config")
+
+
+def open_run_folder(run_dir: Path, config: RunConfig, overwrite: bool) -> None:
+    """The folder, cleared first with ``overwrite`` (only now: a config or data error before
+    leaves the old run as it was), with the resolved ``config.yaml``."""
+    if overwrite:
+        clear_output_folder(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(config, run_dir / "config.yaml")
 
 
 def clear_output_folder(run_dir: Path) -> None:

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ur4rec.training.losses import (
+from ur4rec.models.losses import (
     binary_cross_entropy,
     bpr,
     full_cross_entropy,

@@ -1,8 +1,10 @@
-"""Next-item losses over hidden states, shared by every model with an item-scoring head.
+"""Losses the models train with: next-item losses over hidden states (every model with an
+item-scoring head), the softmax over a catalogue, and the weighing of loss components.
 
-All take ``hidden`` ``[T, D]`` (one row per training target), ``targets`` ``[T]`` item indices,
-and the item table ``[N + 1, D]`` (row 0 padding). Sampled losses take ``negatives`` ``[T, K]``;
-the shared softmax takes one ``[K]`` set of negatives for all targets of a batch.
+The next-item losses take ``hidden`` ``[T, D]`` (one row per training target), ``targets``
+``[T]`` item indices, and the item table ``[N + 1, D]`` (row 0 padding). Sampled losses take
+``negatives`` ``[T, K]``; the shared softmax takes one ``[K]`` set of negatives for all targets
+of a batch.
 
 ``weights`` ``[T]`` (optional, 1 or 0) lets a caller pass every position of a padded batch
 instead of selecting the real targets: rows of weight 0 count for nothing. On an accelerator
@@ -12,6 +14,8 @@ the same value as over the selected ones.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -245,3 +249,41 @@ def next_item_loss(kind: str, hidden: torch.Tensor, targets: torch.Tensor, items
     if negatives is None:
         raise ValueError(f"loss {kind!r} needs sampled negatives")
     return SAMPLED_LOSSES[kind](hidden, targets, negatives, items, weights)
+
+
+def fixed_shapes(device: torch.device) -> bool:
+    """Whether losses take every padded position with a 0/1 weight (an accelerator: a boolean
+    row selection would make the host wait for the device once per step) or select the real
+    targets (the CPU, where selecting is free and the loss then skips the padding)."""
+    return device.type != "cpu"
+
+
+def softmax_loss(scores: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor
+                 ) -> torch.Tensor:
+    """Cross-entropy of ``[B, P, M]`` scores over the training catalogue for ``targets``
+    (1-based column + 1), over the ``valid`` positions (see :func:`fixed_shapes`)."""
+    if not fixed_shapes(scores.device):
+        return F.cross_entropy(scores[valid], targets[valid] - 1)
+    weights = valid.flatten()
+    losses = F.cross_entropy(scores.flatten(0, 1), real_targets(targets.flatten(), weights) - 1,
+                             reduction="none")
+    return weighted_mean(losses, weights)
+
+
+# the share of each loss component's rows a rank holds, for data-parallel training (below)
+ShardWeights = Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]]
+
+
+def weigh_components(losses: dict[str, torch.Tensor], rows: dict[str, torch.Tensor],
+                     shard_weights: ShardWeights | None) -> dict[str, torch.Tensor]:
+    """Each component's mean over this rank's ``rows`` (a 0-d count) scaled by
+    ``shard_weights`` (see :meth:`DistributedContext.shard_weights`: ``rows × ranks / rows of
+    all ranks``), so the mean over ranks that DDP takes of the gradients is the mean over the
+    whole batch, as in one process. A rank with no rows for a component (its shard of a short
+    last batch is empty) gives it 0, not the NaN of a mean over nothing. ``None`` (one
+    process): the means as they are."""
+    if shard_weights is None:
+        return losses
+    weights = shard_weights({name: rows[name] for name in losses})
+    return {name: torch.where(rows[name] > 0, value * weights[name], torch.zeros_like(value))
+            for name, value in losses.items()}
