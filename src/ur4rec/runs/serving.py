@@ -23,6 +23,7 @@ from ur4rec.config import RunConfig, load_config
 from ur4rec.data.prepared import PreparedData, check_same_data
 from ur4rec.errors import UR4RecError
 from ur4rec.evaluation.evaluator import Evaluator
+from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.factory import build_model, count_parameters
 from ur4rec.runs.inputs import case_user_texts, model_inputs, prepare_data
@@ -102,14 +103,17 @@ def evaluate_run(run_dir: str | Path, save_ranks: str | Path | None = None,
     started = time.perf_counter()
     record = run.run_dir / "texts.json"  # how the run's user texts were made
     run_texts = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    case_texts = case_user_texts(run.config, run.data, run.model, run_texts)
     evaluation, test = evaluate_model(
         run.model, run.data, Evaluator(run.data, run.config.evaluation), run.device,
-        case_user_texts(run.config, run.data, run.model, run_texts),
-        details=save_ranks is not None)
+        case_texts, details=save_ranks is not None)
     saved = read_results(run.run_dir)
     results: RunResults = (saved.with_evaluation(evaluation) if saved is not None else
                            run_results(run.config, count_parameters(run.model), evaluation,
                                        run.data, None))
+    # the routing's cold slice reads the case texts too: refreshed with the cold figures
+    results.routing_by_slice = (routing_by_slice(run.model, run.data, case_texts)
+                                or results.routing_by_slice)
     results.timing = {**(results.timing or {}),
                       "evaluate_s": round(time.perf_counter() - started, 3)}
     content = write_results(run.run_dir, results)
