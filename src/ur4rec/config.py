@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ur4rec.data.presets import PRESETS, preset_filters
 from ur4rec.errors import ConfigError
 
 
@@ -549,13 +550,11 @@ def parse_override(text: str) -> tuple[str, Any]:
 def resolved_dict(config: RunConfig) -> dict[str, Any]:
     """Every value spelled out, with a dataset preset's filters written as the values it uses,
     so the dump reloads to the same data (a preset's filters apply only where not set)."""
-    from ur4rec.data.prepared import PRESET_FIELDS, PRESETS, effective_settings  # imports us
-
     resolved = config.model_dump(mode="json")
-    if config.data.dataset in PRESETS:
-        settings = effective_settings(config.data)
-        for key in PRESET_FIELDS:
-            resolved["data"][key] = settings[key]
+    data = config.data
+    if data.dataset in PRESETS:
+        explicit = {key: getattr(data, key) for key in data.model_fields_set}
+        resolved["data"].update(preset_filters(data.dataset, explicit))
     return resolved
 
 

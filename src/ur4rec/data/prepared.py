@@ -52,9 +52,10 @@ from ur4rec.data.loaders import (
     recbole_files,
 )
 from ur4rec.data.movielens import load_ml100k
+from ur4rec.data.presets import PRESET_FIELDS, PRESETS, TEXT_RICH, preset_filters
 from ur4rec.data.split import draw_candidates, order_chronologically, user_sequences
-from ur4rec.data.textrich import TEXT_RICH_PRESETS, load_text_rich, source_settings
 from ur4rec.data.textrich import content_identity as text_rich_content
+from ur4rec.data.textrich import load_text_rich, source_settings
 from ur4rec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -63,22 +64,10 @@ FORMAT_VERSION = 1
 SPLIT_RULE = ("chronological leave-one-out per user: sort by timestamp, ties keep source file "
               "order (stable); last item = test, second-to-last = validation, rest = training")
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "ml-100k": {"source": "ml-100k", "min_rating": None, "min_user_interactions": 3,
-                "min_item_interactions": 1},
-    "ml-100k-seed": {"source": "ml-100k", "min_rating": 4.0, "min_user_interactions": 5,
-                     "min_item_interactions": 1},
-    # the published splits, already 5-core: these filters remove nothing (data/textrich.py)
-    **{name: {"source": name, "min_rating": None, "min_user_interactions": 3,
-              "min_item_interactions": 1} for name in TEXT_RICH_PRESETS},
-}
-PRESET_FIELDS = ("min_rating", "min_user_interactions", "min_item_interactions")
-
-
 def effective_settings(config: DataConfig) -> dict[str, Any]:
     """The settings that decide the prepared data: preset values unless set explicitly."""
     if config.dataset in PRESETS and config.path is not None \
-            and config.dataset not in TEXT_RICH_PRESETS:  # these read data.path (textrich.py)
+            and config.dataset not in TEXT_RICH:  # these read data.path (textrich.py)
         raise DataError(
             f"data.path is set ({config.path}) but data.dataset is {config.dataset!r}, a built-in "
             "preset that would ignore it: give your data its own name (data.dataset: my-data, "
@@ -89,11 +78,10 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
                         f"{config.dataset!r}, a built-in preset that reads its files in their "
                         "own encoding: leave data.encoding out")
     if config.dataset in PRESETS:
-        preset = PRESETS[config.dataset]
-        settings = {"source": preset["source"]}
-        for key in PRESET_FIELDS:
-            settings[key] = getattr(config, key) if key in config.model_fields_set else preset[key]
-        if preset["source"] in TEXT_RICH_PRESETS:
+        source = PRESETS[config.dataset].source
+        explicit = {key: getattr(config, key) for key in config.model_fields_set}
+        settings = {"source": source, **preset_filters(config.dataset, explicit)}
+        if source in TEXT_RICH:
             settings.update(source_settings(config))
     elif config.path is not None:
         settings = {"source": str(config.path.resolve()), "format": config.format,
@@ -147,7 +135,7 @@ def _pinned_content(config: DataConfig) -> dict[str, str | None]:
 
 SOURCE_CONTENT: dict[str, Callable[[DataConfig], dict[str, str | None]]] = {
     "ml-100k": _pinned_content,
-    **{name: text_rich_content for name in TEXT_RICH_PRESETS},
+    **{name: text_rich_content for name in TEXT_RICH},
 }
 """How a built-in source (``settings["source"]``) names its content: ``{file: sha256}`` of what
 it reads (None for a file that is missing), or ``{}`` when its loader verifies a pinned
@@ -184,7 +172,7 @@ def content_identity(config: DataConfig, settings: dict[str, Any]) -> dict[str, 
 def load_raw(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
     if settings["source"] == "ml-100k":
         return load_ml100k()
-    if settings["source"] in TEXT_RICH_PRESETS:
+    if settings["source"] in TEXT_RICH:
         return load_text_rich(config, settings)
     path = Path(settings["source"])
     if not path.exists():
