@@ -32,8 +32,8 @@ import torch
 from ur4rec import api
 from ur4rec.config import load_config
 from ur4rec.models.factory import build_model
-from ur4rec.scale.faiss_index import ItemIndex, import_faiss
-from ur4rec.scale.retrieval import user_vectors
+from ur4rec.retrieval.faiss_index import ItemIndex, import_faiss
+from ur4rec.retrieval.search import user_vectors
 
 
 def median_seconds(work: Callable[[], Any], repeats: int) -> tuple[float, Any]:

@@ -63,8 +63,8 @@ def test_bad_input_is_one_line_without_traceback(args, message, capsys):
 
 
 def test_column_roles_are_the_config_roles():
-    from ur4rec.cli import COLUMN_ROLES
     from ur4rec.config import ColumnNames
+    from ur4rec.data.cli import COLUMN_ROLES
 
     assert COLUMN_ROLES == tuple(ColumnNames.model_fields)
 
@@ -159,3 +159,14 @@ def test_baseline_configs_run_end_to_end(name, tmp_path):
         assert 0.040 <= results["test"]["full"]["ndcg@10"] <= 0.050
     else:
         assert abs(results["test"]["sampled"]["hit@10"] - 0.10) < 0.03
+
+
+def test_building_the_command_line_imports_no_torch():
+    """``ur4rec --help`` and argument errors answer at once: no data, model or torch import."""
+    import subprocess
+    import sys
+
+    code = "import sys; from ur4rec import cli; cli.build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"

@@ -36,6 +36,7 @@ from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.evaluation.slices import results_slices
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.factory import build_model, count_parameters
+from ur4rec.retrieval.search import faiss_topk_for_run, scorer_for, use_faiss
 from ur4rec.training.checkpoint import (
     check_init_from_data,
     data_record,
@@ -190,7 +191,7 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool, ov
     if config.training.init_from is not None and _init_from_applies(run_dir, resume):
         _init_from(model, config.training.init_from, data,
                    config.training.init_from_other_data)
-    evaluator = Evaluator(data, config.evaluation)
+    evaluator = Evaluator(data, config.evaluation, scorer_for(model, data, config.evaluation))
     info = _run_info(config, data, model, texts)
     if is_main:
         (run_dir / "run.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
@@ -480,7 +481,8 @@ def evaluate(run_dir: str | Path, save_ranks: str | Path | None = None, device: 
              ) -> dict[str, Any]:
     """Re-evaluate a run's final model on both splits; optionally write per-user ranks."""
     run = load_run(run_dir, device)
-    evaluator = Evaluator(run.data, run.config.evaluation)
+    evaluator = Evaluator(run.data, run.config.evaluation,
+                          scorer_for(run.model, run.data, run.config.evaluation))
     started = time.perf_counter()
     test = evaluator.evaluate(run.model, "test", run.device, details=save_ranks is not None)
     valid = evaluator.evaluate(run.model, "valid", run.device)
@@ -529,8 +531,6 @@ def recommend(run: LoadedRun | str | Path, user: Any, k: int = 10,
     if not isinstance(run, LoadedRun):
         run = load_run(run)
     index = run.user_index(user)
-    from ur4rec.scale.retrieval import faiss_topk_for_run, use_faiss  # evaluator-dependent
-
     if use_faiss(run.model, run.data.num_items):  # large catalogue: vector index, no score row
         return faiss_topk_for_run(run, [user], k, exclude_history)[0]
     history = run.data.sequences[index]

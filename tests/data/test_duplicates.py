@@ -11,8 +11,8 @@ import pytest
 
 from ur4rec.cli import main
 from ur4rec.config import ColumnNames, DataConfig
+from ur4rec.data.converters import CONVERTERS
 from ur4rec.data.prepared import prepare_dataset
-from ur4rec.scale.datasets import CONVERTERS
 
 from ..conftest import make_prepared, synthetic_interactions
 

@@ -10,10 +10,10 @@ import pytest
 
 from ur4rec.cli import main
 from ur4rec.config import ColumnNames, DataConfig
+from ur4rec.data.converters import amazon_items
 from ur4rec.data.loaders import load_table_dataset
 from ur4rec.data.prepared import prepare_dataset
 from ur4rec.errors import ConfigError, DataError
-from ur4rec.scale.datasets import amazon_items
 
 from ..conftest import synthetic_interactions
 

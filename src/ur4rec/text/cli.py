@@ -24,8 +24,6 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    if "texts" in subparsers.choices:  # ur4rec.cli may hand us the same parser twice
-        return
     texts = subparsers.add_parser("texts", help="user/item texts: generate, import, encode")
     sub = texts.add_subparsers(dest="texts_command", required=True)
 
