@@ -170,3 +170,26 @@ def test_building_the_command_line_imports_no_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_every_command_module_is_listed_and_a_broken_one_fails_loudly():
+    """``cli.COMMAND_MODULES`` names every ``cli.py`` of the package; one that cannot be
+    imported stops ``ur4rec`` with its error instead of silently losing its commands."""
+    from ur4rec import cli
+
+    package = REPO / "src" / "ur4rec"
+    modules = {".".join(path.relative_to(package.parent).with_suffix("").parts)
+               for path in package.glob("*/cli.py")}
+    assert modules == {module.__name__ for module in cli.COMMAND_MODULES}
+    code = "import sys; sys.modules['ur4rec.tuning.cli'] = None; import ur4rec.cli"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0 and "ur4rec.tuning.cli" in result.stderr
+
+
+def test_two_modules_claiming_one_command_is_an_error(monkeypatch):
+    from ur4rec import cli
+    from ur4rec.tuning import cli as tuning_cli
+
+    monkeypatch.setattr(tuning_cli, "COMMANDS", {**tuning_cli.COMMANDS, "convert": None})
+    with pytest.raises(RuntimeError, match="convert"):
+        cli.all_commands()

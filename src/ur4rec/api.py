@@ -89,7 +89,7 @@ def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
     reads_user_text = (config.model in ("retriever", "ur4rec")
                        and "user_text" in config.retriever.experts)
     if reads_user_text and summary.get("origin") != "imported":
-        from ur4rec.text.pipeline import training_view_user_vectors
+        from ur4rec.text.training_view import training_view_user_vectors
 
         train_view, summary["training_view"] = training_view_user_vectors(
             config, data, config.retriever.train_window)

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ur4rec.data.movielens import load_ml100k
 from ur4rec.errors import DataError
 
 GENRES = ["Drama", "Comedy", "Action", "Thriller", "Romance", "Adventure", "Children's", "Crime",
@@ -323,8 +324,6 @@ def synth_stats(user: np.ndarray, item: np.ndarray, num_items: int | None = None
 
 
 def ml100k_stats() -> dict[str, Any]:
-    from ur4rec.data.movielens import load_ml100k
-
     frame = load_ml100k().interactions
     return synth_stats(frame["user"].to_numpy(), frame["item"].to_numpy())
 
