@@ -22,12 +22,15 @@ import torch
 
 from ur4rec import __version__
 from ur4rec.config import RunConfig, dump_config, load_config, resolved_dict
+from ur4rec.data.features import load_item_features
 from ur4rec.data.prepared import (
     PreparedData,
     check_same_data,
     default_prepared_dir,
     prepare_dataset,
 )
+from ur4rec.diagnostics.plots import plot_run
+from ur4rec.diagnostics.report import write_diagnosis
 from ur4rec.errors import CheckpointError, ConfigError, UR4RecError
 from ur4rec.evaluation.cold import CaseUserTexts, cold_results
 from ur4rec.evaluation.evaluator import Evaluator
@@ -36,6 +39,7 @@ from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.evaluation.slices import results_slices
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.factory import build_model, count_parameters
+from ur4rec.models.ur4rec import TextInputs
 from ur4rec.retrieval.search import faiss_topk_for_run, scorer_for, use_faiss
 from ur4rec.training.checkpoint import (
     check_init_from_data,
@@ -80,7 +84,6 @@ def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
     if config.model not in ("retriever", "ur4rec", "text_zero_shot", "text_to_id") \
             and not text_sasrec:
         return None, None
-    from ur4rec.models.ur4rec import TextInputs
     from ur4rec.text.pipeline import texts_for_run  # the text stack loads only when needed
 
     texts = texts_for_run(config, data, run_dir, llm_data_dir)
@@ -89,7 +92,7 @@ def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
     reads_user_text = (config.model in ("retriever", "ur4rec")
                        and "user_text" in config.retriever.experts)
     if reads_user_text and summary.get("origin") != "imported":
-        from ur4rec.text.training_view import training_view_user_vectors
+        from ur4rec.text.training_view import training_view_user_vectors  # the text stack
 
         train_view, summary["training_view"] = training_view_user_vectors(
             config, data, config.retriever.train_window)
@@ -105,8 +108,6 @@ def _model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
                     "are (results.json texts.training_view)")
     image = None
     if config.retriever.image_features is not None:
-        from ur4rec.data.features import load_item_features
-
         image, counts = load_item_features(config.retriever.image_features, data)
         summary["image_features"] = {"path": str(config.retriever.image_features), **counts}
     return summary, TextInputs(texts.user_vectors, texts.item_vectors, image, train_view)
@@ -182,7 +183,7 @@ def _train(config: RunConfig, run_dir: Path, started: float, *, resume: bool, ov
     texts, inputs = first(lambda: _model_inputs(config, data, run_dir,
                                                 Path(llm_data_dir) if llm_data_dir else None))
     if texts is not None and config.model in ("retriever", "ur4rec") and is_main:
-        from ur4rec.text.item_exposure import item_exposure_for_run
+        from ur4rec.text.item_exposure import item_exposure_for_run  # the text stack
 
         texts["item_exposure"] = item_exposure_for_run(config, data, texts)  # docs/texts.md
     texts_s = time.perf_counter() - texts_started
@@ -255,7 +256,7 @@ def _case_user_texts(config: RunConfig, data: PreparedData, model: Recommender,
     items; None otherwise. ``run_texts``: the run's texts record (``results.json["texts"]``)."""
     if not model.reads_user_state or not len(data.cold_items):
         return None
-    from ur4rec.text.case_texts import cold_case_user_vectors
+    from ur4rec.text.case_texts import cold_case_user_vectors  # the text stack
 
     return partial(cold_case_user_vectors, config, data, run_texts=run_texts)
 
@@ -281,15 +282,7 @@ def _tensorboard_writer(run_dir: Path) -> Any:
 
 def _after_training(run_dir: Path) -> None:
     """Plots and the diagnosis are written at the end of every run (best effort for plots)."""
-    try:
-        from ur4rec.diagnostics.report import write_diagnosis
-    except ImportError:
-        return
     write_diagnosis(run_dir)
-    try:
-        from ur4rec.diagnostics.plots import plot_run
-    except ImportError:
-        return
     try:
         plot_run(run_dir)
     except ImportError as error:  # matplotlib is an optional extra

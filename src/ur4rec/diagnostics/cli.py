@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from ur4rec.diagnostics.report import diagnose, write_diagnosis
+    from ur4rec.diagnostics.report import diagnose, write_diagnosis  # torch: only when it runs
 
     path = write_diagnosis(args.run_dir)
     print(path.read_text(encoding="utf-8"), end="")
@@ -45,7 +45,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ur4rec.diagnostics.plots import plot_run
+    from ur4rec.diagnostics.plots import plot_run  # torch loads only when a command runs
 
     try:
         paths = plot_run(args.run_dir)
@@ -59,7 +59,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ur4rec.diagnostics.compare import compare_runs
+    from ur4rec.diagnostics.compare import compare_runs  # torch loads only when a command runs
 
     table = compare_runs(args.run_dirs)
     print(table, end="")

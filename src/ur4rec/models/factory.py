@@ -10,6 +10,8 @@ from ur4rec.errors import ConfigError
 from ur4rec.models.base import Recommender
 from ur4rec.models.baselines import PopularityRecommender, RandomRecommender
 from ur4rec.models.sasrec import SASRec
+from ur4rec.models.text_baselines import TextToIdMap, TextZeroShot
+from ur4rec.models.ur4rec import build_ur4rec
 
 
 def build_model(config: RunConfig, data: PreparedData, inputs: Any = None) -> Recommender:
@@ -22,8 +24,6 @@ def build_model(config: RunConfig, data: PreparedData, inputs: Any = None) -> Re
         return SASRec(data.num_items, config.sasrec,
                       None if inputs is None else inputs.item_text, data.train_item_counts)
     if config.model in ("text_zero_shot", "text_to_id"):
-        from ur4rec.models.text_baselines import TextToIdMap, TextZeroShot
-
         if inputs is None:
             raise ValueError(f"model {config.model} needs text inputs")
         if config.model == "text_zero_shot":
@@ -34,8 +34,6 @@ def build_model(config: RunConfig, data: PreparedData, inputs: Any = None) -> Re
                               "RUN/checkpoints/final.pt of a model: sasrec run)")
         return TextToIdMap(data.num_items, config.sasrec, config.text_baselines,
                            inputs.item_text, data.train_item_counts)
-    from ur4rec.models.ur4rec import build_ur4rec  # text models need the text stack
-
     return build_ur4rec(config, data, inputs)
 
 

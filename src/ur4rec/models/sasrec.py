@@ -18,6 +18,7 @@ from torch import nn
 from ur4rec.config import SASRecConfig
 from ur4rec.errors import ConfigError
 from ur4rec.models.base import Recommender, UserBatch
+from ur4rec.models.item_text import ItemTextAdapter
 
 
 class FastDropout(nn.Module):
@@ -143,8 +144,6 @@ class SASRec(Recommender):
         self.max_seq_len = config.max_seq_len
         view = None
         if config.item_text == "adapter":
-            from ur4rec.models.item_text import ItemTextAdapter
-
             if item_text is None:
                 raise ConfigError("sasrec.item_text is 'adapter' but this model gets no item "
                                   "texts (model: sasrec and ur4rec read them from texts.*)")
