@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ur4rec import __version__
-from ur4rec.config import parse_override
+from ur4rec.config import PACKAGED_CONFIGS, config_file, packaged_configs, parse_override
 from ur4rec.data import cli as data_cli
 from ur4rec.diagnostics import cli as diagnostics_cli
 from ur4rec.errors import UR4RecError
@@ -29,7 +29,8 @@ log = logging.getLogger("ur4rec")
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="prepare data (and texts), train, evaluate, write a run")
-    p.add_argument("--config", required=True, type=Path, help="YAML config file")
+    p.add_argument("--config", required=True, type=Path,
+                   help="YAML config file, or a packaged config's name (see `ur4rec configs`)")
     p.add_argument("--output_dir", "--output-dir", required=True, type=Path,
                    help="run directory to write")
     p.add_argument("--resume", action="store_true", help="continue from output_dir's last.pt")
@@ -60,6 +61,12 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
 
 
+def _add_configs(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("configs", help="list the example configs that ship with ur4rec, or "
+                       "print one (a starting point: ur4rec configs NAME > mine.yaml)")
+    p.add_argument("name", nargs="?", help="print this config")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ur4rec", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ur4rec {__version__}")
@@ -68,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_evaluate(sub)
+    _add_configs(sub)
     for module in COMMAND_MODULES:
         module.register(sub)
     return parser
@@ -114,6 +122,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_configs(args: argparse.Namespace) -> int:
+    """The packaged configs, one a line with the first line of their header comment; with a
+    name, that config's YAML as it ships."""
+    if args.name:
+        print(config_file(args.name).read_text(encoding="utf-8"), end="")
+        return 0
+    configs = packaged_configs()
+    width = max(map(len, configs))
+    for name, path in configs.items():
+        header = next((line.lstrip("# ").rstrip() for line in
+                       path.read_text(encoding="utf-8").splitlines() if line.startswith("#")), "")
+        print(f"{name:<{width}}  {header}")
+    print(f"\nrun one with: ur4rec train --config NAME --output_dir runs/NAME ({PACKAGED_CONFIGS})")
+    return 0
+
+
 COMMAND_MODULES = (data_cli, text_cli, diagnostics_cli, retrieval_cli, tuning_cli)
 """Each offers ``register(subparsers)`` and ``COMMANDS`` (name → handler taking the parsed
 arguments and returning an exit code)."""
@@ -121,7 +145,8 @@ arguments and returning an exit code)."""
 
 def all_commands() -> dict[str, Any]:
     """Every command's handler by name; two modules claiming one name is an error."""
-    commands: dict[str, Any] = {"train": cmd_train, "evaluate": cmd_evaluate}
+    commands: dict[str, Any] = {"train": cmd_train, "evaluate": cmd_evaluate,
+                                "configs": cmd_configs}
     for module in COMMAND_MODULES:
         taken = set(commands) & set(module.COMMANDS)
         if taken:

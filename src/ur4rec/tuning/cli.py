@@ -9,9 +9,11 @@ from pathlib import Path
 
 def _add_tune(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="Optuna search over config keys, selected on validation")
-    p.add_argument("--config", required=True, type=Path, help="the base YAML config")
+    p.add_argument("--config", required=True, type=Path,
+                   help="the base YAML config (or a packaged config's name)")
     p.add_argument("--space", required=True, type=Path,
-                   help="search space YAML: {dotted.key: {type, low, high, log, choices}}")
+                   help="search space YAML: {dotted.key: {type, low, high, log, choices}} (or "
+                   "a packaged one's name, e.g. tune_space_sasrec)")
     p.add_argument("--trials", required=True, type=int,
                    help="finished trials the study should hold (a rerun adds only the missing)")
     p.add_argument("--study-dir", "--study_dir", required=True, type=Path,
