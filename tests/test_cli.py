@@ -43,7 +43,7 @@ def tiny_config(tmp_path: Path, **training) -> Path:
     (["data", "prepare", "--dataset", "ml-1b"], "unknown dataset 'ml-1b'"),
     (["train", "--config", "nope.yaml", "--output_dir", "x"], "config file nope.yaml does not exist"),
     (["data", "prepare", "--dataset", "x", "--path", "missing.csv"], "missing.csv does not exist"),
-    # issue 22 item 13: a malformed --columns is never silently ignored
+    # a malformed --columns is never silently ignored
     (["data", "prepare", "--dataset", "x", "--path", "a.csv", "--columns", "bogus"],
      "--columns: 'bogus' is not ROLE=COLUMN"),
     (["data", "prepare", "--dataset", "x", "--path", "a.csv", "--columns", "user=uid,item="],

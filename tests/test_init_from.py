@@ -181,7 +181,7 @@ def _sasrec_run_config(tmp_path, log, **data):
 
 @pytest.fixture
 def warm_checkpoint(tmp_path, monkeypatch):
-    """A SASRec trained with every item warm (issue 22 item 5's scenario), and its log."""
+    """A SASRec trained with every item warm, and its log."""
     from ur4rec import api
 
     from .conftest import synthetic_interactions

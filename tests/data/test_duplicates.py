@@ -1,4 +1,4 @@
-"""Issue 22 items 3 and 13: exact duplicate rows are dropped and counted; repeats at another
+"""Exact duplicate rows are dropped and counted; repeats at another
 time stay; what the rating and k-core filters remove is counted in meta.json and on screen."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 22 item 4: bytes that do not decode are an error naming file, line and byte offset —
+"""Bytes that do not decode are an error naming file, line and byte offset —
 never a replacement character that makes "café" and "cafè" one item."""
 
 from __future__ import annotations

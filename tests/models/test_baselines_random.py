@@ -1,4 +1,4 @@
-"""The random baseline is at chance on any fixed candidate set (issue 11, item 10)."""
+"""The random baseline is at chance on any fixed candidate set."""
 
 from __future__ import annotations
 

@@ -124,7 +124,7 @@ def test_sasrec_objective_adds_the_alignment_term():
 
 
 def test_pca_start_is_fitted_on_trained_items_only():
-    """Issue 22 item 12: a never-trained (cold) item's text must not shape the adapter's start —
+    """A never-trained (cold) item's text must not shape the adapter's start —
     changing the cold rows leaves the projection (basis and centring) exactly as it was."""
     counts = np.ones(13, dtype=int)
     counts[[3, 7, 11]] = 0  # cold: never trained

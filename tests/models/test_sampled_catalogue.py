@@ -106,7 +106,7 @@ def test_fused_ranking_among_cold_items_is_the_retrievers(data):
 
 
 def test_fused_model_keeps_sasrecs_cold_scores_when_its_table_reads_text(data):
-    """Issue 22 item 9: with ``sasrec.item_text: adapter`` a cold item's SASRec row is its text
+    """With ``sasrec.item_text: adapter`` a cold item's SASRec row is its text
     view (the id part is zeroed), so the fusion keeps SASRec's cold scores instead of
     neutralising them."""
     import numpy as np

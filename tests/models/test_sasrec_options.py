@@ -1,4 +1,4 @@
-"""The SASRec backbone options of issue 13: each changes the computation it names; defaults
+"""The SASRec backbone options (docs/backbone.md): each changes the computation it names; defaults
 keep the original one."""
 
 import math

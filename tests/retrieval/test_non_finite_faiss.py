@@ -1,4 +1,4 @@
-"""FAISS retrieval with non-finite vectors: they rank last, as in dense scoring (issue 11)."""
+"""FAISS retrieval with non-finite vectors: they rank last, as in dense scoring."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A batch too small to give every rank a row trains as in one process (issue 22 item 8).
+"""A batch too small to give every rank a row trains as in one process.
 
 30 users in batches of 29: the last batch has one row, so under 2-process DDP rank 1's shard of
 it is empty. Its mean over no rows was NaN and the run stopped with "training diverged" though

@@ -79,7 +79,7 @@ def test_nan_learning_rate_run_exits_nonzero_in_one_line_and_diagnose_flags_it(t
 
 
 def test_a_best_checkpoint_left_by_another_run_is_never_restored(tiny_data, tmp_path):
-    # issue 22 item 2: a run into a used folder restored the other run's best as its own
+    # a run into a used folder restored the other run's best as its own
     config = _config(on_divergence="stop_stage")
     other = SASRec(tiny_data.num_items, config.sasrec)
     Trainer(other, "sasrec", tiny_data, config, tmp_path, torch.device("cpu"),

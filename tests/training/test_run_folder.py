@@ -1,5 +1,5 @@
 """A run never writes into a folder that holds another run, unless told to resume or replace it
-(issue 22 item 2: a second run restored the first run's best weights and reported its metrics)."""
+(once, a second run restored the first run's best weights and reported its metrics)."""
 
 from __future__ import annotations
 

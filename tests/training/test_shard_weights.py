@@ -1,4 +1,4 @@
-"""Loss components weighed by a rank's share of the batch (issue 22 item 8), without torchrun:
+"""Loss components weighed by a rank's share of the batch, without torchrun:
 ``shard_weights`` stands in for the all-reduce of :meth:`DistributedContext.shard_weights`."""
 
 from __future__ import annotations

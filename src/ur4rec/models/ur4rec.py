@@ -1,4 +1,4 @@
-"""UR4Rec: SASRec and the MoE retriever (with user memory), fused (design parts 7–10).
+"""UR4Rec: SASRec and the MoE retriever (with user memory), fused (docs/configuration.md).
 
 ``scoring`` says which scores the model returns — ``sasrec``, ``retriever`` or ``fused`` — and
 follows the stage: a pretraining stage is validated (and its best epoch chosen) on the branch
