@@ -472,7 +472,8 @@ def load_run(run_dir: str | Path, device: str = "cpu") -> LoadedRun:
 
 def evaluate(run_dir: str | Path, save_ranks: str | Path | None = None, device: str = "cpu"
              ) -> dict[str, Any]:
-    """Re-evaluate a run's final model on both splits; optionally write per-user ranks."""
+    """Re-evaluate a run's final model on both splits, the cold items and (a routed MoE) the
+    routing by slice; optionally write per-user ranks."""
     run = load_run(run_dir, device)
     evaluator = Evaluator(run.data, run.config.evaluation,
                           scorer_for(run.model, run.data, run.config.evaluation))
@@ -485,8 +486,12 @@ def evaluate(run_dir: str | Path, save_ranks: str | Path | None = None, device: 
                     "slices": results_slices(valid=valid, test=test)})
     record = Path(run_dir) / "texts.json"  # how the run's user texts were made
     run_texts = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    case_texts = _case_user_texts(run.config, run.data, run.model, run_texts)
     results.update(cold_results(run.model, run.data, run.config.evaluation, run.device,
-                                _case_user_texts(run.config, run.data, run.model, run_texts)))
+                                case_texts))
+    routing = routing_by_slice(run.model, run.data, case_texts)  # a routed MoE only
+    if routing:
+        results["routing_by_slice"] = routing
     results.setdefault("timing", {})["evaluate_s"] = round(time.perf_counter() - started, 3)
     _write_results(Path(run_dir), results)
     if save_ranks is not None:

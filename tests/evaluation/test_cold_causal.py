@@ -10,6 +10,7 @@ state, as training on the variant would write)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -187,9 +188,13 @@ def test_a_run_records_its_case_texts_and_evaluate_reproduces_the_cold_figures(t
     record = results["cold"]["user_texts"]
     assert record["backend"] == "template" and record["fallback"] is False
     assert record["cases"] == results["cold"]["users"] > 0
+    written = tmp_path / "run" / "results.json"  # evaluate writes its own, routing too
+    written.write_text(json.dumps({key: value for key, value in results.items()
+                                   if key not in ("cold", "routing_by_slice")}))
     again = api.evaluate(tmp_path / "run")
     assert again["cold"]["metrics"] == results["cold"]["metrics"]
     assert again["cold"]["user_texts"]["dir"] == record["dir"]
+    assert again["routing_by_slice"]["cold"] == results["routing_by_slice"]["cold"]
 
 
 def test_routing_on_cold_cases_reads_the_case_texts(data):

@@ -60,3 +60,26 @@ def test_training_runs_under_the_setting_of_its_config(tmp_path, monkeypatch):
                   callbacks=[lambda row: seen.append(torch.are_deterministic_algorithms_enabled())])
     assert seen == [True, False]
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_cuda_runs_say_when_they_are_not_deterministic(caplog, monkeypatch):
+    """The fast CUDA setting is said on screen; the deterministic one fixes cuBLAS's workspace
+    and restricts attention to the plain kernel (whose backward is deterministic)."""
+    import logging
+    import os
+
+    cuda = torch.device("cuda")
+    with caplog.at_level(logging.WARNING), deterministic_kernels(False, cuda):
+        pass
+    assert "training.deterministic is false" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING), deterministic_kernels(False, torch.device("cpu")):
+        pass
+    assert caplog.text == ""
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    with deterministic_kernels(True, cuda):
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        assert torch.backends.cuda.math_sdp_enabled()
+        assert not torch.backends.cuda.flash_sdp_enabled()
+        assert not torch.backends.cuda.cudnn_sdp_enabled()
+    assert torch.backends.cuda.flash_sdp_enabled()  # restored

@@ -145,8 +145,9 @@ class UR4Rec(Recommender):
         (evaluation) the stored memory is only read. ``case_text`` ``[B, E]``
         (:attr:`UserBatch.user_text`): the rows are cases read only from ``history`` — this
         text replaces the stored user text, and the memory is the one written once from the
-        user as read at each row's first position (:meth:`UserMemory.written_once`), never
-        the stored state, which training wrote from the whole training part.
+        user as read at the row's first position — in scoring its newest history item
+        (:meth:`UserMemory.written_once`) — never the stored state, which training wrote from
+        the whole training part.
         """
         user_text = (self.user_text_train if self.training and self.user_text_train is not None
                      else self.user_text)[users]

@@ -89,6 +89,11 @@ def deterministic_kernels(enabled: bool, device: torch.device | None = None) -> 
     before_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     before_fill = torch.utils.deterministic.fill_uninitialized_memory
     on_cuda = enabled and device is not None and device.type == "cuda"
+    if not enabled and device is not None and device.type == "cuda":
+        log.warning("training.deterministic is false: CUDA's fused attention and index kernels "
+                    "add in a varying order, so two runs of one seed can differ in the last "
+                    "digits (set training.deterministic: true for repeatable runs; its cost: "
+                    "docs/benchmarks.md, \"GPU\")")
     if enabled:
         torch.use_deterministic_algorithms(True, warn_only=True)
         # filling every torch.empty with NaN is for finding reads of uninitialised memory; it
