@@ -20,9 +20,15 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``ur4rec texts`` and its subcommands to the ``ur4rec`` parser."""
     texts = subparsers.add_parser("texts", help="user/item texts: generate, import, encode")
     sub = texts.add_subparsers(dest="texts_command", required=True)
+    _add_generate(sub)
+    _add_import_export(sub)
+    _add_encode_show(sub)
 
+
+def _add_generate(sub: argparse._SubParsersAction) -> None:
     gen = sub.add_parser("generate", help="write user and item texts with a backend")
     _add_data_args(gen)
     gen.add_argument("--backend", choices=["template", "openai", "local"])
@@ -46,6 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--force", action="store_true", help="overwrite texts of another origin")
     gen.add_argument("--no-progress", action="store_true")
 
+
+def _add_import_export(sub: argparse._SubParsersAction) -> None:
     imp = sub.add_parser("import", help="import texts in the prototype's format")
     _add_data_args(imp)
     imp.add_argument("--from", dest="source", type=Path,
@@ -62,6 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     exp.add_argument("--texts", type=Path, required=True, help="source text folder")
     exp.add_argument("--out", type=Path, required=True)
 
+
+def _add_encode_show(sub: argparse._SubParsersAction) -> None:
     enc = sub.add_parser("encode", help="encode a text folder (cached per text)")
     _add_data_args(enc)
     enc.add_argument("--texts", type=Path, required=True, help="text folder")
