@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # A pinned torch keeps pip from pulling a multi-GB CUDA build where 2.13.0 lies on disk;
 # elsewhere set TORCH_SPEC (e.g. TORCH_SPEC='torch>=2.3') to take what suits your machine.
 TORCH_SPEC ?= torch==2.13.0
-DEMO_CONFIG ?= configs/ur4rec_ml100k.yaml
+DEMO_CONFIG ?= ur4rec_ml100k
 DEMO_DIR ?= runs/demo
 
 .PHONY: install install-test demo test lint bench clean

@@ -8,7 +8,7 @@ the time of a search does not depend on how well the vectors were trained. Both 
 from the same user states (computed once, timed apart) and exclude each user's whole history.
 Prints the median over ``--repeats`` runs of: index build, FAISS top-K (search + history filter),
 torch brute force (``[U, N]`` scores, history set to -inf, ``topk``), and how many users got the
-same top-K from both. Target (issue 7): FAISS top-10 for all ML-100K users ≤ 1 s.
+same top-K from both. Target (docs/scale.md): FAISS top-10 for all ML-100K users ≤ 1 s.
 ``--catalogue N`` replaces the items by N random vectors (same users and histories) to see
 where FAISS overtakes dense scoring; brute force scores as many users at a time as fit in
 2^27 scores (512 MB). ``--kind ivf`` times the APPROXIMATE index instead (``same top-K`` then
@@ -32,8 +32,8 @@ import torch
 from ur4rec import api
 from ur4rec.config import load_config
 from ur4rec.models.factory import build_model
-from ur4rec.scale.faiss_index import ItemIndex, import_faiss
-from ur4rec.scale.retrieval import user_vectors
+from ur4rec.retrieval.faiss_index import ItemIndex, import_faiss
+from ur4rec.retrieval.search import user_vectors
 
 
 def median_seconds(work: Callable[[], Any], repeats: int) -> tuple[float, Any]:

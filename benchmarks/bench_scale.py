@@ -77,7 +77,8 @@ def texts_child(prepared: Path, config: Path) -> None:
     """(In a child process.) Texts of both views through the path a run takes; prints JSON."""
     from ur4rec.config import load_config
     from ur4rec.data.prepared import PreparedData
-    from ur4rec.text.pipeline import texts_for_run, training_view_user_vectors
+    from ur4rec.text.pipeline import texts_for_run
+    from ur4rec.text.training_view import training_view_user_vectors
 
     data = PreparedData.load(prepared)
     run_config = load_config(config)

@@ -35,6 +35,8 @@ from pathlib import Path
 import numpy as np
 
 CPU_SECONDS: list[float] = []  # process CPU time of each timed call, in order
+# the test double of an OpenAI-compatible server (in a clone: it does not ship in the wheel)
+FAKE_SERVER = Path(__file__).resolve().parents[1] / "tests" / "text" / "fake_openai.py"
 
 
 def timed(function, *args, **kwargs):
@@ -88,8 +90,8 @@ def main() -> None:
     result, seconds = timed(generate_texts, data, "template", TextsConfig(), scratch / "template")
     rows.append(("template texts, 943 users + 1,682 items", seconds, "≤ 10 s"))
 
-    users, items, _, _ = fill_missing_with_template(read_text_folder(scratch / "template", data),
-                                                    data)
+    complete = fill_missing_with_template(read_text_folder(scratch / "template", data), data)
+    users, items = complete.users, complete.items
     holdout = RetrieverConfig().train_positions
     view_users = template_texts(data.without_recent_training(holdout))[0]
     texts = users + items[1:] + view_users
@@ -138,8 +140,8 @@ def main() -> None:
     half = args.openai_texts // 2
     user_list, item_list = list(range(half)), list(range(1, args.openai_texts - half + 1))
     # the fake server runs in its own process, as a real endpoint would
-    server = subprocess.Popen([sys.executable, "-m", "ur4rec.text.fake_openai",
-                               str(args.delay_ms)], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, str(FAKE_SERVER), str(args.delay_ms)],
+                              stdout=subprocess.PIPE, text=True)
     try:
         backend = OpenAIBackend(server.stdout.readline().strip(), "fake", "key",
                                 concurrency=args.concurrency)

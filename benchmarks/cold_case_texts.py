@@ -1,4 +1,4 @@
-"""What a cold-item case's user text could know of the time after its target (issue 22 item 6).
+"""What a cold-item case's user text could know of the time after its target (docs/text-value.md).
 
     python benchmarks/cold_case_texts.py --dataset ml-100k --cold-items 0.1
 
@@ -6,7 +6,7 @@ For every cold case (all cold items; ``ur4rec.evaluation.cold``): whether the us
 training items rated after the target — strictly later by timestamp, and at or after it (ML-100K
 rates many films in one second, which the case rule does not count as before) — and whether a
 template user text names such a film by title: the text written from the whole training part
-(what UR4Rec read before issue 22) and the case's own text (``ur4rec.text.case_texts``). A title
+(what UR4Rec read before cold cases had their own texts) and the case's own text (``ur4rec.text.case_texts``). A title
 only counts when no film before the target carries it within its own title (as in
 ``training_target_exposure``).
 """

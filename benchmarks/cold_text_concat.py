@@ -1,6 +1,6 @@
 """The text→id map on two item texts at once: [catalogue sentence ; LLM description] vectors.
 
-Issue 12 item 5 asks what real LLM item knowledge adds. Joined to the template's sentence as one
+What does real LLM item knowledge add (docs/text-value.md)? Joined to the template's sentence as one
 string (``item_text_variants.py``) the generic LLM paragraph dilutes it; here each text keeps its
 own sentence vector and the ridge map (``model: text_to_id``, ``ridge: loo``) reads both, side by
 side (768-d), optionally with the LLM half scaled by ``--llm-weights`` (ridge shrinks both halves

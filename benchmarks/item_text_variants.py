@@ -1,6 +1,6 @@
 """Write item-text folders that mix the template's item texts with imported LLM descriptions.
 
-Issue 12 asks what real LLM item knowledge adds on cold items. Imported alone (``texts.item_dir``)
+What does real LLM item knowledge add on cold items (docs/text-value.md)? Imported alone (``texts.item_dir``)
 the prototype's descriptions place new items worse than the template's; this script builds the
 two other ways to use them as folders that ``texts.item_dir`` can import:
 

@@ -43,7 +43,7 @@ def tiny_config(tmp_path: Path, **training) -> Path:
     (["data", "prepare", "--dataset", "ml-1b"], "unknown dataset 'ml-1b'"),
     (["train", "--config", "nope.yaml", "--output_dir", "x"], "config file nope.yaml does not exist"),
     (["data", "prepare", "--dataset", "x", "--path", "missing.csv"], "missing.csv does not exist"),
-    # issue 22 item 13: a malformed --columns is never silently ignored
+    # a malformed --columns is never silently ignored
     (["data", "prepare", "--dataset", "x", "--path", "a.csv", "--columns", "bogus"],
      "--columns: 'bogus' is not ROLE=COLUMN"),
     (["data", "prepare", "--dataset", "x", "--path", "a.csv", "--columns", "user=uid,item="],
@@ -63,8 +63,8 @@ def test_bad_input_is_one_line_without_traceback(args, message, capsys):
 
 
 def test_column_roles_are_the_config_roles():
-    from ur4rec.cli import COLUMN_ROLES
     from ur4rec.config import ColumnNames
+    from ur4rec.data.cli import COLUMN_ROLES
 
     assert COLUMN_ROLES == tuple(ColumnNames.model_fields)
 
@@ -159,3 +159,37 @@ def test_baseline_configs_run_end_to_end(name, tmp_path):
         assert 0.040 <= results["test"]["full"]["ndcg@10"] <= 0.050
     else:
         assert abs(results["test"]["sampled"]["hit@10"] - 0.10) < 0.03
+
+
+def test_building_the_command_line_imports_no_torch():
+    """``ur4rec --help`` and argument errors answer at once: no data, model or torch import."""
+    import subprocess
+    import sys
+
+    code = "import sys; from ur4rec import cli; cli.build_parser(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_every_command_module_is_listed_and_a_broken_one_fails_loudly():
+    """``cli.COMMAND_MODULES`` names every ``cli.py`` of the package; one that cannot be
+    imported stops ``ur4rec`` with its error instead of silently losing its commands."""
+    from ur4rec import cli
+
+    package = REPO / "src" / "ur4rec"
+    modules = {".".join(path.relative_to(package.parent).with_suffix("").parts)
+               for path in package.glob("*/cli.py")}
+    assert modules == {module.__name__ for module in cli.COMMAND_MODULES}
+    code = "import sys; sys.modules['ur4rec.tuning.cli'] = None; import ur4rec.cli"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode != 0 and "ur4rec.tuning.cli" in result.stderr
+
+
+def test_two_modules_claiming_one_command_is_an_error(monkeypatch):
+    from ur4rec import cli
+    from ur4rec.tuning import cli as tuning_cli
+
+    monkeypatch.setattr(tuning_cli, "COMMANDS", {**tuning_cli.COMMANDS, "convert": None})
+    with pytest.raises(RuntimeError, match="convert"):
+        cli.all_commands()

@@ -59,3 +59,30 @@ def test_a_dumped_preset_config_reloads_to_the_same_data(tmp_path):
     reloaded = load_config(tmp_path / "config.yaml")
     assert effective_settings(reloaded.data) == effective_settings(config.data)
     assert effective_settings(reloaded.data)["min_rating"] == 4
+
+
+def test_a_packaged_config_loads_by_name_and_a_file_there_wins(tmp_path, monkeypatch):
+    from ur4rec.config import packaged_configs
+
+    from .conftest import REPO
+
+    assert "ur4rec_ml100k" in packaged_configs() and "sasrec_ml100k" in packaged_configs()
+    monkeypatch.chdir(tmp_path)  # not a clone: no configs/ folder here
+    by_name = load_config("sasrec_ml100k")
+    assert by_name == load_config("sasrec_ml100k.yaml") == load_config(
+        REPO / "configs" / "sasrec_ml100k.yaml")
+    (tmp_path / "sasrec_ml100k.yaml").write_text("name: mine\nmodel: pop\n")
+    assert load_config("sasrec_ml100k.yaml").name == "mine"
+    with pytest.raises(ConfigError, match="no packaged config has that name.*ur4rec_ml100k"):
+        load_config("ur4rec_ml1OOk")
+
+
+def test_ur4rec_configs_lists_and_prints_them(capsys):
+    from ur4rec.cli import main
+    from ur4rec.config import packaged_configs
+
+    assert main(["configs"]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()[:-2] if line]
+    assert listed == list(packaged_configs())
+    assert main(["configs", "pop_ml100k"]) == 0
+    assert capsys.readouterr().out == packaged_configs()["pop_ml100k"].read_text()

@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ur4rec.data.presets import PRESETS, preset_filters
 from ur4rec.errors import ConfigError
 
 
@@ -86,7 +87,7 @@ class SASRecConfig(_Section):
     dropout: float = Field(default=0.2, ge=0.0, lt=1.0)
     max_seq_len: int = Field(default=200, ge=1)
     positions: Literal["recency", "absolute"] = "recency"
-    # backbone variants (issue 13 A/Bs); the defaults are the original computation
+    # backbone variants (the A/Bs of docs/backbone.md); the defaults are the original computation
     ffn_dim: int | None = Field(default=None, ge=1)  # None: hidden_dim
     activation: Literal["gelu", "relu"] = "gelu"
     attention_dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
@@ -123,7 +124,7 @@ class SASRecConfig(_Section):
 
 
 class RetrieverConfig(_Section):
-    """The MoE preference retriever (design part 7)."""
+    """The MoE preference retriever (docs/configuration.md, ``retriever``)."""
 
     output_dim: int = Field(default=64, ge=1)
     num_heads: int = Field(default=2, ge=1)
@@ -178,7 +179,7 @@ class UpdateTrigger(str, Enum):
 
 
 class MemoryConfig(_Section):
-    """Per-user memory updated by a GRU cell with decay (design part 8)."""
+    """Per-user memory updated by a GRU cell with decay (docs/configuration.md, ``memory``)."""
 
     enabled: bool = True
     max_memory_size: int = Field(default=10, ge=1)
@@ -197,7 +198,7 @@ class MemoryConfig(_Section):
 
 
 class FusionConfig(_Section):
-    """How the SASRec and retriever scores are combined (design part 9)."""
+    """How the SASRec and retriever scores are combined (docs/configuration.md, ``fusion``)."""
 
     method: Literal["weighted", "learned", "adaptive"] = "weighted"
     sasrec_weight: float = Field(default=0.5, ge=0.0)
@@ -216,7 +217,7 @@ class FusionConfig(_Section):
 
 
 class TextsConfig(_Section):
-    """Where the user/item texts come from and how they are encoded (design parts 4–5)."""
+    """Where the user/item texts come from and how they are encoded (docs/texts.md)."""
 
     backend: Literal["template", "openai", "local", "import"] = "template"
     dir: Path | None = None
@@ -246,7 +247,7 @@ STAGES: tuple[str, ...] = ("pretrain_sasrec", "pretrain_retriever", "joint_finet
 
 
 class TrainingConfig(_Section):
-    """Optimisation, schedules, stopping and the stage plan (design part 10)."""
+    """Optimisation, schedules, stopping and the stage plan (docs/configuration.md, ``training``)."""
 
     loss: Literal["ce", "bce", "bpr", "sampled_softmax", "shared_softmax"] = "ce"
     num_negatives: int = Field(default=1, ge=1)
@@ -314,7 +315,7 @@ class TrainingConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    """Model selection and reporting (design part 3)."""
+    """Model selection and reporting (docs/data.md: the protocols and metrics)."""
 
     metric: str = "ndcg@10"
     protocol: Literal["sampled", "full"] = "sampled"
@@ -505,11 +506,34 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>") -> RunConfig
         raise ConfigError(_format_validation_error(error, source)) from None
 
 
+PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
+"""The example configs that ship inside the package (in a clone, ``configs/`` links here)."""
+
+
+def packaged_configs() -> dict[str, Path]:
+    """``{name: file}`` of the packaged configs (``ur4rec configs`` lists them)."""
+    return {path.stem: path for path in sorted(PACKAGED_CONFIGS.glob("*.yaml"))}
+
+
+def config_file(name_or_path: str | Path, what: str = "config file") -> Path:
+    """The YAML file ``name_or_path`` means: a file that exists there, else the packaged config
+    of that name (``ur4rec_ml100k`` or ``ur4rec_ml100k.yaml``), else a one-line error naming
+    both. A path wins over a packaged name."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    packaged = packaged_configs()
+    name = path.name.removesuffix(".yaml")
+    if path.parent == Path(".") and name in packaged:
+        return packaged[name]
+    raise ConfigError(f"{what} {path} does not exist, and no packaged config has that name "
+                      f"(packaged: {', '.join(packaged)}; `ur4rec configs` shows them)")
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read a YAML config, apply dotted ``overrides`` (CLI flags win), and validate it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist")
+    """Read a YAML config (a file, or a packaged config by name: :func:`config_file`), apply
+    dotted ``overrides`` (CLI flags win), and validate it."""
+    path = config_file(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
@@ -549,13 +573,11 @@ def parse_override(text: str) -> tuple[str, Any]:
 def resolved_dict(config: RunConfig) -> dict[str, Any]:
     """Every value spelled out, with a dataset preset's filters written as the values it uses,
     so the dump reloads to the same data (a preset's filters apply only where not set)."""
-    from ur4rec.data.prepared import PRESET_FIELDS, PRESETS, effective_settings  # imports us
-
     resolved = config.model_dump(mode="json")
-    if config.data.dataset in PRESETS:
-        settings = effective_settings(config.data)
-        for key in PRESET_FIELDS:
-            resolved["data"][key] = settings[key]
+    data = config.data
+    if data.dataset in PRESETS:
+        explicit = {key: getattr(data, key) for key in data.model_fields_set}
+        resolved["data"].update(preset_filters(data.dataset, explicit))
     return resolved
 
 

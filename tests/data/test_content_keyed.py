@@ -1,4 +1,4 @@
-"""Issue 22 item 1: a prepared folder is keyed on the content of its inputs, not only on the
+"""A prepared folder is keyed on the content of its inputs, not only on the
 settings — an edited file is prepared again, every time, and the user is told which file."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue 22 items 3 and 13: exact duplicate rows are dropped and counted; repeats at another
+"""Exact duplicate rows are dropped and counted; repeats at another
 time stay; what the rating and k-core filters remove is counted in meta.json and on screen."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import pytest
 
 from ur4rec.cli import main
 from ur4rec.config import ColumnNames, DataConfig
+from ur4rec.data.converters import CONVERTERS
 from ur4rec.data.prepared import prepare_dataset
-from ur4rec.scale.datasets import CONVERTERS
 
 from ..conftest import make_prepared, synthetic_interactions
 

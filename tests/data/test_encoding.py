@@ -1,4 +1,4 @@
-"""Issue 22 item 4: bytes that do not decode are an error naming file, line and byte offset —
+"""Bytes that do not decode are an error naming file, line and byte offset —
 never a replacement character that makes "café" and "cafè" one item."""
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import pytest
 
 from ur4rec.cli import main
 from ur4rec.config import ColumnNames, DataConfig
+from ur4rec.data.converters import amazon_items
 from ur4rec.data.loaders import load_table_dataset
 from ur4rec.data.prepared import prepare_dataset
 from ur4rec.errors import ConfigError, DataError
-from ur4rec.scale.datasets import amazon_items
 
 from ..conftest import synthetic_interactions
 

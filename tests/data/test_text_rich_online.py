@@ -15,7 +15,7 @@ from ur4rec.cli import main
 from ur4rec.config import DataConfig
 from ur4rec.data.prepared import prepare_dataset
 from ur4rec.data.published import split_scientific_text
-from ur4rec.data.textrich import TEXT_RICH_PRESETS, RawFile
+from ur4rec.data.textrich import TEXT_RICH_SOURCES, RawFile
 from ur4rec.errors import DataError
 
 from ..conftest import shared_data_dir
@@ -36,13 +36,13 @@ def online(monkeypatch, tmp_path):
 def serve(server: LoopbackServer, monkeypatch, name: str, fixture: raw_fixtures.RawFixture
           ) -> None:
     """Point preset ``name`` at the server's copies of ``fixture``, expecting its counts."""
-    preset = TEXT_RICH_PRESETS[name]
+    preset = TEXT_RICH_SOURCES[name]
     for raw in preset.raw_files:
         server.served.files[f"/{name}/{raw.name}"] = fixture.files[raw.name]
     files = tuple(RawFile(raw.name, (server.url(f"/missing/{raw.name}"),
                                      server.url(f"/{name}/{raw.name}")))
                   for raw in preset.raw_files)
-    monkeypatch.setitem(TEXT_RICH_PRESETS, name,
+    monkeypatch.setitem(TEXT_RICH_SOURCES, name,
                         dataclasses.replace(preset, raw_files=files, counts=fixture.counts))
 
 
@@ -91,8 +91,8 @@ def test_yelp_is_read_from_the_users_own_download(online, monkeypatch, tmp_path)
     folder.mkdir()
     for name, payload in fixture.files.items():
         (folder / name).write_bytes(payload)
-    monkeypatch.setitem(TEXT_RICH_PRESETS, "yelp", dataclasses.replace(
-        TEXT_RICH_PRESETS["yelp"], counts=fixture.counts))
+    monkeypatch.setitem(TEXT_RICH_SOURCES, "yelp", dataclasses.replace(
+        TEXT_RICH_SOURCES["yelp"], counts=fixture.counts))
     data = prepare_dataset(DataConfig(dataset="yelp", path=folder, num_candidates=2))
     # 2019 reviews only (to "2019-12-31 00:00:00", as S3-Rec compared), repeat visits kept
     assert sequences_by_user(data) == fixture.expected
@@ -112,8 +112,8 @@ def test_a_new_release_in_the_users_yelp_folder_is_prepared_again(online, monkey
     folder.mkdir()
     for name, payload in fixture.files.items():
         (folder / name).write_bytes(payload)
-    monkeypatch.setitem(TEXT_RICH_PRESETS, "yelp", dataclasses.replace(
-        TEXT_RICH_PRESETS["yelp"], counts=fixture.counts, raw_counts_binding=False))
+    monkeypatch.setitem(TEXT_RICH_SOURCES, "yelp", dataclasses.replace(
+        TEXT_RICH_SOURCES["yelp"], counts=fixture.counts, raw_counts_binding=False))
     config = DataConfig(dataset="yelp", path=folder, num_candidates=2)
     first = prepare_dataset(config)
     reviews = next(name for name in fixture.files if "review" in name)
@@ -150,8 +150,8 @@ def test_a_truncated_download_is_one_line_and_leaves_nothing(online, monkeypatch
 def test_amazon_files_with_other_counts_are_refused(online, monkeypatch):
     fixture = raw_fixtures.beauty()
     serve(online, monkeypatch, "amazon-beauty", fixture)
-    preset = TEXT_RICH_PRESETS["amazon-beauty"]
-    monkeypatch.setitem(TEXT_RICH_PRESETS, "amazon-beauty", dataclasses.replace(
+    preset = TEXT_RICH_SOURCES["amazon-beauty"]
+    monkeypatch.setitem(TEXT_RICH_SOURCES, "amazon-beauty", dataclasses.replace(
         preset, counts={**preset.counts, "interactions": 31}))
     with pytest.raises(DataError, match="30 interactions; the published split has 6, 6 and 31"):
         prepare_dataset(DataConfig(dataset="amazon-beauty", num_candidates=2))
@@ -178,8 +178,8 @@ def test_offline_without_a_copy_names_the_mirror_variable(online, monkeypatch):
 @pytest.mark.slow
 def test_with_the_mirror_set_nothing_is_downloaded(online, monkeypatch, tmp_path):
     serve(online, monkeypatch, "amazon-scientific", raw_fixtures.scientific())
-    monkeypatch.setitem(TEXT_RICH_PRESETS, "amazon-scientific", dataclasses.replace(
-        TEXT_RICH_PRESETS["amazon-scientific"], counts={"users": 8442, "items": 4385,
+    monkeypatch.setitem(TEXT_RICH_SOURCES, "amazon-scientific", dataclasses.replace(
+        TEXT_RICH_SOURCES["amazon-scientific"], counts={"users": 8442, "items": 4385,
                                                         "interactions": 59384}))
     monkeypatch.setenv("UR4REC_DATA_MIRROR", str(shared_data_dir()))
     data = prepare_dataset(DataConfig(dataset="amazon-scientific"), tmp_path / "prepared")

@@ -1,4 +1,4 @@
-"""The diagnose / plot / compare / recommend commands, through this part's ``register``.
+"""The diagnose / plot / compare commands, through this part's ``register``.
 
 (``ur4rec.cli.main`` registers the parts again on every call, so it runs once per process:
 the error path is checked in a subprocess.)
@@ -14,7 +14,6 @@ import sys
 import pytest
 
 from ur4rec.diagnostics.cli import COMMANDS, register
-from ur4rec.errors import UR4RecError
 
 from .synthetic import healthy_sasrec_rows, results_for, write_run
 
@@ -27,7 +26,7 @@ def run_command(*argv: str) -> int:
 
 
 def test_commands_are_registered():
-    assert set(COMMANDS) == {"diagnose", "plot", "compare", "recommend"}
+    assert set(COMMANDS) == {"diagnose", "plot", "compare"}
 
 
 def test_diagnose_prints_and_writes(tmp_path, capsys):
@@ -58,8 +57,3 @@ def test_compare_command_writes_output(tmp_path, capsys):
     assert run_command("compare", str(a), str(b), "--output", str(out_file)) == 0
     assert "`training.batch_size`" in capsys.readouterr().out
     assert out_file.read_text().startswith("| | a | b |")
-
-
-def test_recommend_rejects_bad_k(tmp_path):
-    with pytest.raises(UR4RecError, match="--k must be at least 1"):
-        run_command("recommend", str(tmp_path), "--user", "1", "--k", "0")

@@ -9,7 +9,7 @@ from ur4rec.config import config_from_dict
 from ur4rec.diagnostics.compare import compare_runs
 from ur4rec.diagnostics.report import diagnose
 
-from .test_cli import run_command
+from ..retrieval.test_cli import run_command
 from .test_plots import PNG_SIGNATURE
 
 pytestmark = pytest.mark.slow

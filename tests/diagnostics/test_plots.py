@@ -54,7 +54,7 @@ def test_run_without_epochs_gets_no_plots(tmp_path):
 
 def test_run_whose_only_epoch_diverged_gets_plots_without_validation(tmp_path):
     # a run that diverged in its first epoch logs one row with valid: {} (the trainer never
-    # validates a diverged epoch); plotting it ended in an IndexError (issue 22 item 2)
+    # validates a diverged epoch); plotting it ended in an IndexError
     row = healthy_sasrec_rows()[0]
     row.update(valid={}, best=False, diverged=True, non_finite_loss=True,
                losses={"loss": float("nan"), "sasrec": float("nan")})

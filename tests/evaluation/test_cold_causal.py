@@ -1,4 +1,4 @@
-"""Every input of a cold-item case precedes its target (issue 22 item 6): its history, the user
+"""Every input of a cold-item case precedes its target: its history, the user
 text it reads and the memory. Changing what the user did *after* the target — later warm
 training items, later cold interactions — must not move the case's scores; changing what they
 did before it must.

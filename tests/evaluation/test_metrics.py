@@ -63,7 +63,7 @@ def test_chance_figures_match_the_prototype_analysis():
 
 
 def test_without_a_mask_the_target_does_not_tie_with_its_own_column():
-    # issue 22 item 10: the target's own column counted as a tie, (2, 3) instead of (2, 2)
+    # the target's own column counted as a tie, (2, 3) instead of (2, 2)
     lower, upper = rank_bounds(torch.tensor([[0.5, 0.1, 0.9]]), torch.tensor([0.5]))
     assert (lower.tolist(), upper.tolist()) == ([2], [2])
     # a real tie still counts, and the result equals the masked call with the target's column out

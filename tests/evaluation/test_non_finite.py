@@ -1,4 +1,4 @@
-"""Non-finite scores rank last: a diverged model must never look good (issue 11, item 1)."""
+"""Non-finite scores rank last: a diverged model must never look good."""
 
 from __future__ import annotations
 

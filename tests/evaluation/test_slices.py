@@ -245,14 +245,15 @@ def test_the_faiss_path_fills_the_same_slices(varied_data):
     pytest.importorskip("faiss")
     from ur4rec.config import SASRecConfig
     from ur4rec.models.sasrec import SASRec
-    from ur4rec.scale.retrieval import faiss_split_result
+    from ur4rec.retrieval.search import FaissScorer
 
     torch.manual_seed(0)
     model = SASRec(varied_data.num_items, SASRecConfig(hidden_dim=16, num_blocks=1,
                                                        max_seq_len=10)).eval()
     config = EvaluationConfig(batch_size=7)
     dense = Evaluator(varied_data, config).evaluate(model, "test")
-    through_faiss = faiss_split_result(model, varied_data, "test", config)
+    through_faiss = Evaluator(varied_data, config, FaissScorer(varied_data, config)
+                              ).evaluate(model, "test")
     assert through_faiss.slice_thresholds == dense.slice_thresholds
     for protocol in ("sampled", "full"):
         for name in SLICE_NAMES:

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from ur4rec.config import TextsConfig
-from ur4rec.text.generate import backend_identity, generate_texts
-from ur4rec.text.pipeline import default_texts_dir
+from ur4rec.text.generate import generate_texts
+from ur4rec.text.sources import default_texts_dir
 from ur4rec.text.template import TEMPLATE_VERSION, template_texts
+from ur4rec.text.versions import backend_identity
 
 
 class HashEncoder:

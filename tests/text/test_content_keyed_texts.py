@@ -1,4 +1,4 @@
-"""Issue 22 item 1: texts cached from one version of a data file are never read as another's.
+"""Texts cached from one version of a data file are never read as another's.
 
 The scenario of the issue: prepare, write template user texts, cut the last two interactions of
 every user in the file, prepare again (with ``--force`` and without): the old texts named what

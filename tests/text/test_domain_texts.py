@@ -12,9 +12,10 @@ import pytest
 from ur4rec.config import DataConfig, TextsConfig
 from ur4rec.data.canonical import RawDataset
 from ur4rec.data.prepared import PreparedData, build_prepared, effective_settings
-from ur4rec.text.generate import backend_identity, generate_texts
+from ur4rec.text.generate import generate_texts
 from ur4rec.text.io import read_provenance
-from ur4rec.text.template import template_texts, template_version
+from ur4rec.text.template import template_texts
+from ur4rec.text.versions import backend_identity, template_version
 
 from ..conftest import synthetic_interactions
 

@@ -1,4 +1,4 @@
-"""What item texts' statistics give away at a retriever training position (issue 22 item 11):
+"""What item texts' statistics give away at a retriever training position:
 measured on every run and stated in ``results.json["texts"]["item_exposure"]``."""
 
 from __future__ import annotations

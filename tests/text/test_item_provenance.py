@@ -1,4 +1,4 @@
-"""Where imported item texts come from (issue 22 item 7): item texts ur4rec writes carry the data
+"""Where imported item texts come from: item texts ur4rec writes carry the data
 they were written from, whether they quote its training statistics and its cold set; a run that
 imports them checks that record and flags texts that may quote what it holds out."""
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from ur4rec.config import TextsConfig
-from ur4rec.text.fake_openai import FakeBehaviour, FakeOpenAIServer
 from ur4rec.text.generate import generate_texts
 from ur4rec.text.history import training_interactions
 from ur4rec.text.io import USER_FILE, read_texts_file
@@ -19,6 +18,7 @@ from ur4rec.text.prompting import user_requests
 from ur4rec.text.template import build_material, template_texts
 
 from .conftest import PLANTED
+from .fake_openai import FakeBehaviour, FakeOpenAIServer
 
 
 def _planted_items(data) -> set[int]:

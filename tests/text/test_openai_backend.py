@@ -12,12 +12,13 @@ import pytest
 from ur4rec.config import TextsConfig
 from ur4rec.errors import ConfigError, UR4RecError
 from ur4rec.text.cache import GenerationCache
-from ur4rec.text.fake_openai import FakeBehaviour, FakeOpenAIServer
 from ur4rec.text.generate import generate_texts
 from ur4rec.text.io import ITEM_FILE, PROVENANCE_FILE, USER_FILE, read_texts_file
 from ur4rec.text.llm import EndpointError, run_with_cache
 from ur4rec.text.openai_backend import OpenAIBackend, backend_from_config
 from ur4rec.text.prompting import TextRequest
+
+from .fake_openai import FakeBehaviour, FakeOpenAIServer
 
 
 def requests(n: int, tag: str = "") -> list[TextRequest]:

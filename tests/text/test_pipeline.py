@@ -13,10 +13,11 @@ import pytest
 from ur4rec.config import RunConfig, TextsConfig
 from ur4rec.errors import ConfigError
 from ur4rec.text import encode, pipeline
-from ur4rec.text.fake_openai import FakeBehaviour, FakeOpenAIServer
 from ur4rec.text.generate import generate_texts
 from ur4rec.text.io import ITEM_FILE, USER_FILE
 from ur4rec.text.pipeline import texts_for_run
+
+from .fake_openai import FakeBehaviour, FakeOpenAIServer
 
 DIM = 384
 

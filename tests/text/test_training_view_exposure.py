@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ur4rec.text.pipeline import training_target_exposure
 from ur4rec.text.template import template_texts
+from ur4rec.text.training_view import training_target_exposure
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The cold-item protocol (issue 12 item 2): a seeded share of the catalogue is *new*.
+"""The cold-item protocol (docs/data.md): a seeded share of the catalogue is *new*.
 
 With ``data.cold_items: FRACTION`` > 0, :func:`choose_cold_items` picks ``round(FRACTION × items)``
 items at prepare time and every interaction with them is split off into

@@ -52,9 +52,10 @@ from ur4rec.data.loaders import (
     recbole_files,
 )
 from ur4rec.data.movielens import load_ml100k
+from ur4rec.data.presets import PRESET_FIELDS, PRESETS, TEXT_RICH, preset_filters
 from ur4rec.data.split import draw_candidates, order_chronologically, user_sequences
-from ur4rec.data.textrich import TEXT_RICH_PRESETS, load_text_rich, source_settings
 from ur4rec.data.textrich import content_identity as text_rich_content
+from ur4rec.data.textrich import load_text_rich, source_settings
 from ur4rec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -63,22 +64,10 @@ FORMAT_VERSION = 1
 SPLIT_RULE = ("chronological leave-one-out per user: sort by timestamp, ties keep source file "
               "order (stable); last item = test, second-to-last = validation, rest = training")
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "ml-100k": {"source": "ml-100k", "min_rating": None, "min_user_interactions": 3,
-                "min_item_interactions": 1},
-    "ml-100k-seed": {"source": "ml-100k", "min_rating": 4.0, "min_user_interactions": 5,
-                     "min_item_interactions": 1},
-    # the published splits, already 5-core: these filters remove nothing (data/textrich.py)
-    **{name: {"source": name, "min_rating": None, "min_user_interactions": 3,
-              "min_item_interactions": 1} for name in TEXT_RICH_PRESETS},
-}
-PRESET_FIELDS = ("min_rating", "min_user_interactions", "min_item_interactions")
-
-
 def effective_settings(config: DataConfig) -> dict[str, Any]:
     """The settings that decide the prepared data: preset values unless set explicitly."""
     if config.dataset in PRESETS and config.path is not None \
-            and config.dataset not in TEXT_RICH_PRESETS:  # these read data.path (textrich.py)
+            and config.dataset not in TEXT_RICH:  # these read data.path (textrich.py)
         raise DataError(
             f"data.path is set ({config.path}) but data.dataset is {config.dataset!r}, a built-in "
             "preset that would ignore it: give your data its own name (data.dataset: my-data, "
@@ -89,11 +78,10 @@ def effective_settings(config: DataConfig) -> dict[str, Any]:
                         f"{config.dataset!r}, a built-in preset that reads its files in their "
                         "own encoding: leave data.encoding out")
     if config.dataset in PRESETS:
-        preset = PRESETS[config.dataset]
-        settings = {"source": preset["source"]}
-        for key in PRESET_FIELDS:
-            settings[key] = getattr(config, key) if key in config.model_fields_set else preset[key]
-        if preset["source"] in TEXT_RICH_PRESETS:
+        source = PRESETS[config.dataset].source
+        explicit = {key: getattr(config, key) for key in config.model_fields_set}
+        settings = {"source": source, **preset_filters(config.dataset, explicit)}
+        if source in TEXT_RICH:
             settings.update(source_settings(config))
     elif config.path is not None:
         settings = {"source": str(config.path.resolve()), "format": config.format,
@@ -147,7 +135,7 @@ def _pinned_content(config: DataConfig) -> dict[str, str | None]:
 
 SOURCE_CONTENT: dict[str, Callable[[DataConfig], dict[str, str | None]]] = {
     "ml-100k": _pinned_content,
-    **{name: text_rich_content for name in TEXT_RICH_PRESETS},
+    **{name: text_rich_content for name in TEXT_RICH},
 }
 """How a built-in source (``settings["source"]``) names its content: ``{file: sha256}`` of what
 it reads (None for a file that is missing), or ``{}`` when its loader verifies a pinned
@@ -184,7 +172,7 @@ def content_identity(config: DataConfig, settings: dict[str, Any]) -> dict[str, 
 def load_raw(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
     if settings["source"] == "ml-100k":
         return load_ml100k()
-    if settings["source"] in TEXT_RICH_PRESETS:
+    if settings["source"] in TEXT_RICH:
         return load_text_rich(config, settings)
     path = Path(settings["source"])
     if not path.exists():
@@ -359,56 +347,13 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
     item_ids = np.array(sorted(kept["item"].unique(), key=_natural_key), dtype=object)
     item_index = {item: index + 1 for index, item in enumerate(item_ids)}
     kept, cold_idx, cold_meta = _split_off_cold(kept, item_index, settings)
-    user_codes, user_ids = pd.factorize(kept["user"], sort=False)
-    frame = pd.DataFrame({
-        "user_idx": user_codes.astype(np.int64),
-        "item_idx": _indices(kept["item"], item_index),
-        "timestamp": kept["timestamp"].to_numpy(dtype=np.int64),
-        "rating": kept["rating"].to_numpy(dtype=np.float64),
-    })
-    # users indexed by their order of first appearance after sorting ids naturally
-    order = np.array(sorted(range(len(user_ids)), key=lambda i: _natural_key(user_ids[i])),
-                     dtype=np.int64)
-    remap = np.empty_like(order)
-    remap[order] = np.arange(len(order))
-    frame["user_idx"] = remap[frame["user_idx"].to_numpy()]
-    ordered = order_chronologically(frame).drop(columns="row")
+    ordered, users = _ordered_interactions(kept, item_index, raw)
     # the chronological order of all rows, restricted to each part, is that part's own order
     is_cold = ordered["item_idx"].isin(cold_idx).to_numpy()
     cold_interactions = ordered[is_cold].reset_index(drop=True)
     ordered = ordered[~is_cold].reset_index(drop=True)
-    users = pd.DataFrame({"user_idx": np.arange(len(user_ids)),
-                          "user": np.asarray(user_ids, dtype=object)[order].astype(str)})
-    if len(raw.users.columns) > 1:
-        attributes = raw.users.assign(user=raw.users["user"].astype(str))
-        users = users.merge(attributes, on="user", how="left")
-    items = pd.DataFrame({"item_idx": np.arange(1, len(item_ids) + 1), "item": item_ids.astype(str)})
-    meta_items = raw.items.assign(item=raw.items["item"].astype(str)).drop_duplicates("item")
-    items = items.merge(meta_items, on="item", how="left")
-    items["genres"] = items["genres"].map(lambda g: list(g) if isinstance(g, list | np.ndarray)
-                                          else [])
-    kg = raw.kg.assign(item=raw.kg["item"].astype(str))
-    kg = kg[kg["item"].isin(item_index)].assign(item_idx=lambda k: k["item"].map(item_index))
-    kg["entity"] = kg["entity"].map(
-        lambda e: f"item:{item_index[e[5:]]}" if e.startswith("item:") and e[5:] in item_index
-        else e)
-    kg = kg[["item_idx", "relation", "entity"]].reset_index(drop=True)
-    sequences = user_sequences(ordered, len(users))
-    short = [u for u, seq in enumerate(sequences) if len(seq) < 3]
-    if short:
-        raise DataError(f"user {users['user'].iloc[short[0]]} has {len(sequences[short[0]])} "
-                        "interactions after filtering; leave-one-out needs ≥ 3")
-    rng = np.random.default_rng(settings["candidate_seed"])
-    # cold items join every history for the draw, so they are never warm candidates
-    excluded = [np.concatenate([s, cold_idx]) for s in sequences] if len(cold_idx) else sequences
-    try:
-        valid = draw_candidates(excluded, np.array([s[-2] for s in sequences]), len(item_ids),
-                                settings["num_candidates"], rng)
-        test = draw_candidates(excluded, np.array([s[-1] for s in sequences]), len(item_ids),
-                               settings["num_candidates"], rng)
-    except ValueError as error:
-        extra = f" ({len(cold_idx)} cold items count as interacted)" if len(cold_idx) else ""
-        raise DataError(f"{error}{extra}") from None
+    items, kg = _item_table(raw, item_ids), _kg_table(raw, item_index)
+    valid, test = _fixed_candidates(ordered, users, cold_idx, len(item_ids), settings)
     meta = {
         "format_version": FORMAT_VERSION, "name": config.dataset, "settings": settings,
         "fingerprint": fingerprint(settings, content), "content": content or {},
@@ -427,6 +372,75 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
     return PreparedData(name=config.dataset, meta=meta, interactions=ordered, users=users,
                         items=items, kg=kg, valid_candidates=valid, test_candidates=test,
                         cold_interactions=cold_interactions, cold_items=cold_idx)
+
+
+def _ordered_interactions(kept: pd.DataFrame, item_index: dict[Any, int], raw: RawDataset
+                          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(interactions, users)``: the kept rows as indices, chronological per user (users
+    indexed in the natural order of their ids), and the user table with any attributes."""
+    user_codes, user_ids = pd.factorize(kept["user"], sort=False)
+    frame = pd.DataFrame({
+        "user_idx": user_codes.astype(np.int64),
+        "item_idx": _indices(kept["item"], item_index),
+        "timestamp": kept["timestamp"].to_numpy(dtype=np.int64),
+        "rating": kept["rating"].to_numpy(dtype=np.float64),
+    })
+    # users indexed by their order of first appearance after sorting ids naturally
+    order = np.array(sorted(range(len(user_ids)), key=lambda i: _natural_key(user_ids[i])),
+                     dtype=np.int64)
+    remap = np.empty_like(order)
+    remap[order] = np.arange(len(order))
+    frame["user_idx"] = remap[frame["user_idx"].to_numpy()]
+    ordered = order_chronologically(frame).drop(columns="row")
+    users = pd.DataFrame({"user_idx": np.arange(len(user_ids)),
+                          "user": np.asarray(user_ids, dtype=object)[order].astype(str)})
+    if len(raw.users.columns) > 1:
+        attributes = raw.users.assign(user=raw.users["user"].astype(str))
+        users = users.merge(attributes, on="user", how="left")
+    return ordered, users
+
+
+def _item_table(raw: RawDataset, item_ids: np.ndarray) -> pd.DataFrame:
+    """One row per kept item (``item_idx`` 1..N) with the source's metadata; genres a list."""
+    items = pd.DataFrame({"item_idx": np.arange(1, len(item_ids) + 1), "item": item_ids.astype(str)})
+    meta_items = raw.items.assign(item=raw.items["item"].astype(str)).drop_duplicates("item")
+    items = items.merge(meta_items, on="item", how="left")
+    items["genres"] = items["genres"].map(lambda g: list(g) if isinstance(g, list | np.ndarray)
+                                          else [])
+    return items
+
+
+def _kg_table(raw: RawDataset, item_index: dict[Any, int]) -> pd.DataFrame:
+    """The knowledge-graph facts of kept items, items named by index (``item:<idx>``)."""
+    kg = raw.kg.assign(item=raw.kg["item"].astype(str))
+    kg = kg[kg["item"].isin(item_index)].assign(item_idx=lambda k: k["item"].map(item_index))
+    kg["entity"] = kg["entity"].map(
+        lambda e: f"item:{item_index[e[5:]]}" if e.startswith("item:") and e[5:] in item_index
+        else e)
+    return kg[["item_idx", "relation", "entity"]].reset_index(drop=True)
+
+
+def _fixed_candidates(ordered: pd.DataFrame, users: pd.DataFrame, cold_idx: np.ndarray,
+                      num_items: int, settings: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The validation and test candidates ``[users, num_candidates]`` (target in column 0),
+    drawn once from ``settings["candidate_seed"]``; every user needs 3 interactions."""
+    sequences = user_sequences(ordered, len(users))
+    short = [u for u, seq in enumerate(sequences) if len(seq) < 3]
+    if short:
+        raise DataError(f"user {users['user'].iloc[short[0]]} has {len(sequences[short[0]])} "
+                        "interactions after filtering; leave-one-out needs ≥ 3")
+    rng = np.random.default_rng(settings["candidate_seed"])
+    # cold items join every history for the draw, so they are never warm candidates
+    excluded = [np.concatenate([s, cold_idx]) for s in sequences] if len(cold_idx) else sequences
+    try:
+        valid = draw_candidates(excluded, np.array([s[-2] for s in sequences]), num_items,
+                                settings["num_candidates"], rng)
+        test = draw_candidates(excluded, np.array([s[-1] for s in sequences]), num_items,
+                               settings["num_candidates"], rng)
+    except ValueError as error:
+        extra = f" ({len(cold_idx)} cold items count as interacted)" if len(cold_idx) else ""
+        raise DataError(f"{error}{extra}") from None
+    return valid, test
 
 
 def report_dropped(dropped: dict[str, Any], source: str) -> None:

@@ -30,12 +30,14 @@ from __future__ import annotations
 import json
 import math
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ur4rec.data.movielens import load_ml100k
 from ur4rec.errors import DataError
 
 GENRES = ["Drama", "Comedy", "Action", "Thriller", "Romance", "Adventure", "Children's", "Crime",
@@ -140,9 +142,44 @@ def synthesize(users: int, items: int, interactions: int, seed: int = 0, *,
         raise DataError(f"--preference must lie in [0, 1], got {preference}")
     if zipf_exponent < 0:
         raise DataError(f"--zipf-exponent must be ≥ 0, got {zipf_exponent}")
+    # one generator, drawn from in this order: the same seed always gives the same log
     rng = np.random.default_rng(seed)
+    catalogue = _catalogue(rng, items, zipf_exponent, popularity_offset)
+    lengths = history_lengths(users, items, interactions, rng, min_len)
+    tastes = _Tastes(preferred=_gumbel_top3(rng, users, GENRE_WEIGHTS ** FAN_EXPONENT),
+                     count=rng.choice(3, size=users, p=GENRES_PER_USER) + 1,
+                     preference=preference)  # big genres have more fans
+    user, position, item = _distinct_pairs(rng, lengths, catalogue, tastes)
+    user, item = _in_time_order(rng, user, position, item, lengths)
+    frame = _timed_and_rated(rng, user, item, users)
+    frame.attrs["shortfall"] = int(interactions - len(frame))
+    return frame, _items_table(rng, items, catalogue.genres, catalogue.genre_count)
+
+
+@dataclass
+class _Catalogue:
+    """Items' genres (``genres`` ``[items, 3]`` ranked, the first ``genre_count`` real), their
+    popularity, and per genre (last: the whole catalogue) the members and popularity CDF."""
+
+    genres: np.ndarray
+    genre_count: np.ndarray
+    popularity: np.ndarray
+    pools: list[tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass
+class _Tastes:
+    """Each user's preferred genres (``[users, 3]``, the first ``count`` real) and the chance
+    that an interaction comes from one of them."""
+
+    preferred: np.ndarray
+    count: np.ndarray
+    preference: float
+
+
+def _catalogue(rng: np.random.Generator, items: int, zipf_exponent: float,
+               popularity_offset: float) -> _Catalogue:
     num_genres = len(GENRES)
-    # catalogue: genres, popularity
     item_genres = _gumbel_top3(rng, items, GENRE_WEIGHTS)
     genre_count = rng.choice(3, size=items, p=GENRES_PER_ITEM) + 1
     has_genre = np.zeros((items, num_genres), dtype=bool)
@@ -151,7 +188,6 @@ def synthesize(users: int, items: int, interactions: int, seed: int = 0, *,
         has_genre[rows, item_genres[rows, slot]] = True
     rank = rng.permutation(items) + 1
     popularity = (rank + popularity_offset * items) ** -float(zipf_exponent)
-    # per genre (and, last, the whole catalogue): the items and their popularity CDF
     pools: list[tuple[np.ndarray, np.ndarray]] = []
     for genre in range(num_genres + 1):
         members = np.flatnonzero(has_genre[:, genre]) if genre < num_genres else np.arange(items)
@@ -159,32 +195,38 @@ def synthesize(users: int, items: int, interactions: int, seed: int = 0, *,
             members = np.arange(items)
         cdf = np.cumsum(popularity[members])
         pools.append((members, cdf / cdf[-1]))
-    # users: lengths, tastes
-    lengths = history_lengths(users, items, interactions, rng, min_len)
-    preferred = _gumbel_top3(rng, users, GENRE_WEIGHTS ** FAN_EXPONENT)  # big genres: more fans
-    preferred_count = rng.choice(3, size=users, p=GENRES_PER_USER) + 1
+    return _Catalogue(item_genres, genre_count, popularity, pools)
 
-    def draw(user: np.ndarray, position: np.ndarray) -> np.ndarray:
-        """One item per (user, relative position in [0, 1)) by the user's taste."""
-        n = len(user)
-        genre = np.full(n, num_genres, dtype=np.int64)
-        liked = rng.random(n) < preference
-        count = preferred_count[user]
-        drifting = rng.random(n) < 0.5  # the genre of this phase of the history, else any liked
-        slot = np.where(drifting, np.minimum((position * count).astype(np.int64), count - 1),
-                        (rng.random(n) * count).astype(np.int64))
-        genre[liked] = preferred[user[liked], slot[liked]]
-        item = np.empty(n, dtype=np.int64)
-        for g in range(num_genres + 1):
-            rows = np.flatnonzero(genre == g)
-            if len(rows):
-                members, cdf = pools[g]
-                pick = np.minimum(np.searchsorted(cdf, rng.random(len(rows)), side="right"),
-                                  len(members) - 1)
-                item[rows] = members[pick]
-        return item
 
-    # oversample, keep each (user, item) once, top up the users still short, trim to length
+def _draw(rng: np.random.Generator, user: np.ndarray, position: np.ndarray,
+          catalogue: _Catalogue, tastes: _Tastes) -> np.ndarray:
+    """One item per (user, relative position in [0, 1)) by the user's taste."""
+    num_genres = len(GENRES)
+    n = len(user)
+    genre = np.full(n, num_genres, dtype=np.int64)
+    liked = rng.random(n) < tastes.preference
+    count = tastes.count[user]
+    drifting = rng.random(n) < 0.5  # the genre of this phase of the history, else any liked
+    slot = np.where(drifting, np.minimum((position * count).astype(np.int64), count - 1),
+                    (rng.random(n) * count).astype(np.int64))
+    genre[liked] = tastes.preferred[user[liked], slot[liked]]
+    item = np.empty(n, dtype=np.int64)
+    for g in range(num_genres + 1):
+        rows = np.flatnonzero(genre == g)
+        if len(rows):
+            members, cdf = catalogue.pools[g]
+            pick = np.minimum(np.searchsorted(cdf, rng.random(len(rows)), side="right"),
+                              len(members) - 1)
+            item[rows] = members[pick]
+    return item
+
+
+def _distinct_pairs(rng: np.random.Generator, lengths: np.ndarray, catalogue: _Catalogue,
+                    tastes: _Tastes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(user, position, item)`` of distinct (user, item) pairs, at least ``lengths[u]`` per
+    user: oversample, keep each pair once, top up the users still short; the heaviest users
+    popularity sampling cannot fill get unseen items drawn without repeats."""
+    users, items = len(lengths), len(catalogue.popularity)
     unique_user = unique_pos = unique_item = np.zeros(0, dtype=np.int64)
     need = lengths.copy()
     factor = 1.3
@@ -200,7 +242,7 @@ def synthesize(users: int, items: int, interactions: int, seed: int = 0, *,
             position = (within + rng.random(len(user))) / np.repeat(extra, extra)
         else:  # top-ups land anywhere in the timeline
             position = rng.random(len(user))
-        item = draw(user, position)
+        item = _draw(rng, user, position, catalogue, tastes)
         # only the short users' rows can hold new duplicates: de-duplicate those alone
         is_short = np.zeros(users, dtype=bool)
         is_short[short] = True
@@ -215,38 +257,57 @@ def synthesize(users: int, items: int, interactions: int, seed: int = 0, *,
         unique_item = np.concatenate([unique_item[done], sub_item])
         need = lengths - np.bincount(unique_user, minlength=users)
         factor *= 2.0
+    return _fill_heavy_users(rng, unique_user, unique_pos, unique_item, need,
+                             catalogue.popularity)
+
+
+def _fill_heavy_users(rng: np.random.Generator, unique_user: np.ndarray, unique_pos: np.ndarray,
+                      unique_item: np.ndarray, need: np.ndarray, popularity: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs with each user still short of ``need`` given unseen items by popularity."""
     short = np.flatnonzero(need > 0)
-    if len(short):  # heavy users popularity sampling cannot fill: unseen items, without repeats
-        rows = np.flatnonzero(np.isin(unique_user, short))
-        rows = rows[np.argsort(unique_user[rows], kind="stable")]
-        bounds = np.searchsorted(unique_user[rows], short, side="left")
-        ends = np.searchsorted(unique_user[rows], short, side="right")
-        fill_user, fill_item = [], []
-        for user_index, begin, end in zip(short.tolist(), bounds.tolist(), ends.tolist(),
-                                          strict=True):
-            unseen = np.ones(items, dtype=bool)
-            unseen[unique_item[rows[begin:end]]] = False
-            pool = np.flatnonzero(unseen)
-            weights = popularity[pool] / popularity[pool].sum()
-            count = int(need[user_index])
-            fill_item.append(rng.choice(pool, size=count, replace=False, p=weights))
-            fill_user.append(np.full(count, user_index, dtype=np.int64))
-        unique_user = np.concatenate([unique_user, *fill_user])
-        unique_pos = np.concatenate([unique_pos, rng.random(int(need[short].sum()))])
-        unique_item = np.concatenate([unique_item, *fill_item])
-    # keep a random `lengths[u]` of each user's distinct items, then order them in time
+    if not len(short):
+        return unique_user, unique_pos, unique_item
+    rows = np.flatnonzero(np.isin(unique_user, short))
+    rows = rows[np.argsort(unique_user[rows], kind="stable")]
+    bounds = np.searchsorted(unique_user[rows], short, side="left")
+    ends = np.searchsorted(unique_user[rows], short, side="right")
+    fill_user, fill_item = [], []
+    for user_index, begin, end in zip(short.tolist(), bounds.tolist(), ends.tolist(),
+                                      strict=True):
+        unseen = np.ones(len(popularity), dtype=bool)
+        unseen[unique_item[rows[begin:end]]] = False
+        pool = np.flatnonzero(unseen)
+        weights = popularity[pool] / popularity[pool].sum()
+        count = int(need[user_index])
+        fill_item.append(rng.choice(pool, size=count, replace=False, p=weights))
+        fill_user.append(np.full(count, user_index, dtype=np.int64))
+    return (np.concatenate([unique_user, *fill_user]),
+            np.concatenate([unique_pos, rng.random(int(need[short].sum()))]),
+            np.concatenate([unique_item, *fill_item]))
+
+
+def _in_time_order(rng: np.random.Generator, unique_user: np.ndarray, unique_pos: np.ndarray,
+                   unique_item: np.ndarray, lengths: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """``(user, item)``: a random ``lengths[u]`` of each user's distinct items, by position."""
     by_user = unique_user << 32
     order = np.argsort(by_user | rng.integers(0, 1 << 32, size=len(unique_user)))
-    starts = np.searchsorted(unique_user[order], np.arange(users))
+    starts = np.searchsorted(unique_user[order], np.arange(len(lengths)))
     rank_in_user = np.arange(len(order)) - starts[unique_user[order]]
     kept = order[rank_in_user < lengths[unique_user[order]]]
     stamp = (unique_pos[kept] * (1 << 32)).astype(np.int64)
     order = kept[np.argsort(by_user[kept] | stamp)]
-    user, item = unique_user[order], unique_item[order]
+    return unique_user[order], unique_item[order]
+
+
+def _timed_and_rated(rng: np.random.Generator, user: np.ndarray, item: np.ndarray, users: int
+                     ) -> pd.DataFrame:
+    """The log: each user starts in a 3-year window and moves at their own pace (exponential
+    gaps), ratings drawn from MovieLens's shares."""
     n = len(user)
     counts = np.bincount(user, minlength=users)
     first = np.cumsum(counts) - counts
-    # time: start in a 3-year window, exponential gaps at the user's pace
     span = np.exp(rng.uniform(math.log(3_600), math.log(2 * 365 * 86_400), size=users))
     mean_gap = span / np.maximum(counts, 1)
     gaps = 1 + np.floor(rng.exponential(1.0, size=n) * mean_gap[user]).astype(np.int64)
@@ -257,12 +318,10 @@ def synthesize(users: int, items: int, interactions: int, seed: int = 0, *,
     timestamp = start[user] + elapsed
     rating = np.searchsorted(np.cumsum(RATING_SHARES) / RATING_SHARES.sum(), rng.random(n),
                              side="right") + 1
-    frame = pd.DataFrame({"user_id": (user + 1).astype(np.int32),
-                          "item_id": (item + 1).astype(np.int32),
-                          "rating": np.minimum(rating, 5).astype(np.int8),
-                          "timestamp": timestamp.astype(np.int64)})
-    frame.attrs["shortfall"] = int(interactions - n)
-    return frame, _items_table(rng, items, item_genres, genre_count)
+    return pd.DataFrame({"user_id": (user + 1).astype(np.int32),
+                         "item_id": (item + 1).astype(np.int32),
+                         "rating": np.minimum(rating, 5).astype(np.int8),
+                         "timestamp": timestamp.astype(np.int64)})
 
 
 def _first_per_pair(user: np.ndarray, position: np.ndarray, item: np.ndarray, items: int
@@ -323,8 +382,6 @@ def synth_stats(user: np.ndarray, item: np.ndarray, num_items: int | None = None
 
 
 def ml100k_stats() -> dict[str, Any]:
-    from ur4rec.data.movielens import load_ml100k
-
     frame = load_ml100k().interactions
     return synth_stats(frame["user"].to_numpy(), frame["item"].to_numpy())
 

@@ -1,4 +1,5 @@
-"""The presets ``amazon-beauty``, ``amazon-scientific`` and ``yelp``: where their data comes from.
+"""The presets ``amazon-beauty``, ``amazon-scientific`` and ``yelp``: where their data comes from
+(their names and filters: :mod:`ur4rec.data.presets`).
 
 Two origins give the same split:
 
@@ -57,7 +58,7 @@ class RawFile:
 
 
 @dataclass(frozen=True)
-class TextRichPreset:
+class TextRichSource:
     name: str
     folder: str
     """the published files' folder in a mirror (``$UR4REC_DATA_MIRROR/<folder>``)"""
@@ -81,8 +82,8 @@ _AMAZON_2018 = ("https://mcauleylab.ucsd.edu/public_datasets/data/amazon_v2/",
                 "https://datarepo.eng.ucsd.edu/mcauley_group/data/amazon_v2/",
                 "https://jmcauley.ucsd.edu/data/amazon_v2/")
 
-TEXT_RICH_PRESETS: dict[str, TextRichPreset] = {
-    "amazon-beauty": TextRichPreset(
+TEXT_RICH_SOURCES: dict[str, TextRichSource] = {
+    "amazon-beauty": TextRichSource(
         name="amazon-beauty", folder="amazon-beauty-2014", domain="product",
         counts={"users": 22363, "items": 12101, "interactions": 198502},
         published_files={
@@ -95,7 +96,7 @@ TEXT_RICH_PRESETS: dict[str, TextRichPreset] = {
                    RawFile("meta_Beauty.json.gz", (_AMAZON_2014 + "meta_Beauty.json.gz",))),
         read_raw=read_beauty_raw, raw_counts_binding=True,
         timestamps="unixReviewTime (unix seconds, day resolution)"),
-    "amazon-scientific": TextRichPreset(
+    "amazon-scientific": TextRichSource(
         name="amazon-scientific", folder="amazon-scientific-2018", domain="product",
         counts={"users": 8442, "items": 4385, "interactions": 59384},
         published_files={
@@ -114,7 +115,7 @@ TEXT_RICH_PRESETS: dict[str, TextRichPreset] = {
                        for base in _AMAZON_2018))),
         read_raw=read_scientific_raw, raw_counts_binding=True,
         timestamps="the ratings file's time (unix seconds, day resolution)"),
-    "yelp": TextRichPreset(
+    "yelp": TextRichSource(
         name="yelp", folder="yelp-2019", domain="business",
         counts={"users": 30431, "items": 20033, "interactions": 316354},
         published_files={
@@ -133,7 +134,7 @@ TEXT_RICH_PRESETS: dict[str, TextRichPreset] = {
 def source_settings(config: DataConfig) -> dict[str, Any]:
     """What decides a text-rich preset's data beside the filters: origin and domain (and the
     folder of user-supplied raw files). Looks at files only to tell the origin of ``data.path``."""
-    preset = TEXT_RICH_PRESETS[config.dataset]
+    preset = TEXT_RICH_SOURCES[config.dataset]
     settings: dict[str, Any] = {"origin": _origin(config, preset),
                                 "domain": preset.domain if config.domain == "auto" else
                                 config.domain}
@@ -142,7 +143,7 @@ def source_settings(config: DataConfig) -> dict[str, Any]:
     return settings
 
 
-def _origin(config: DataConfig, preset: TextRichPreset) -> str:
+def _origin(config: DataConfig, preset: TextRichSource) -> str:
     if config.path is None:
         return "published" if os.environ.get(MIRROR_ENV) else "raw"
     folder = config.path
@@ -165,7 +166,7 @@ def content_identity(config: DataConfig) -> dict[str, str | None]:
     their sha256 on every load; downloaded raw files, checked against the checksum recorded at
     download), else ``{file: sha256}`` of the raw files the user gave in ``data.path`` (a new
     Yelp release in the same folder is new data)."""
-    preset = TEXT_RICH_PRESETS[config.dataset]
+    preset = TEXT_RICH_SOURCES[config.dataset]
     if config.path is None or _origin(config, preset) == "published":
         return {}
     return {str(path): sha256_file(path) if path.is_file() else None
@@ -174,7 +175,7 @@ def content_identity(config: DataConfig) -> dict[str, str | None]:
 
 def load_text_rich(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
     """The preset's interactions and items from the origin ``settings`` names, verified."""
-    preset = TEXT_RICH_PRESETS[settings["source"]]
+    preset = TEXT_RICH_SOURCES[settings["source"]]
     if settings["origin"] == "published":
         folder = config.path if config.path is not None else _mirror_folder(preset)
         _verify_published(folder, preset)
@@ -191,7 +192,7 @@ def load_text_rich(config: DataConfig, settings: dict[str, Any]) -> RawDataset:
     return raw
 
 
-def _mirror_folder(preset: TextRichPreset) -> Path:
+def _mirror_folder(preset: TextRichSource) -> Path:
     mirror = os.environ.get(MIRROR_ENV, "")
     folder = Path(mirror) / preset.folder
     if not mirror or not folder.is_dir():
@@ -200,7 +201,7 @@ def _mirror_folder(preset: TextRichPreset) -> Path:
     return folder
 
 
-def _verify_published(folder: Path, preset: TextRichPreset) -> None:
+def _verify_published(folder: Path, preset: TextRichSource) -> None:
     """Every published file present and byte-identical to the copy the split was checked on."""
     for name, want in preset.published_files.items():
         path = folder / name
@@ -214,7 +215,7 @@ def _verify_published(folder: Path, preset: TextRichPreset) -> None:
                             "the sources)")
 
 
-def _raw_paths(config: DataConfig, preset: TextRichPreset) -> dict[str, Path]:
+def _raw_paths(config: DataConfig, preset: TextRichSource) -> dict[str, Path]:
     """The raw files: in ``data.path``, else downloaded into the user cache."""
     if config.path is not None:
         return {raw.name: config.path / raw.name for raw in preset.raw_files}
@@ -231,7 +232,7 @@ def _raw_paths(config: DataConfig, preset: TextRichPreset) -> dict[str, Path]:
     return paths
 
 
-def _check_counts(raw: RawDataset, preset: TextRichPreset, binding: bool, origin: str) -> None:
+def _check_counts(raw: RawDataset, preset: TextRichSource, binding: bool, origin: str) -> None:
     """The published split's users, items and interactions, or an error (a warning where the
     source may legitimately differ); the outcome goes to ``meta.json`` (``verification``)."""
     frame = raw.interactions

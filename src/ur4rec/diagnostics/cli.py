@@ -1,11 +1,9 @@
-"""The ``diagnose``, ``plot``, ``compare`` and ``recommend`` commands (registered by cli_extra)."""
+"""``diagnose``, ``plot`` and ``compare``: what went wrong in a run, and how runs compare."""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
-from typing import Any
 
 from ur4rec.errors import UR4RecError
 
@@ -28,27 +26,15 @@ def _add_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", type=Path, help="also write the table to this file")
 
 
-def _add_recommend(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("recommend", help="top-K items for one user of a trained run")
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--user", required=True, help="the user's original id")
-    p.add_argument("--k", "-k", type=int, default=10, help="how many items (default 10)")
-    p.add_argument("--include-history", action="store_true",
-                   help="also rank items the user has already interacted with")
-    p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     """Add this part's commands to the ``ur4rec`` parser."""
     _add_diagnose(sub)
     _add_plot(sub)
     _add_compare(sub)
-    _add_recommend(sub)
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from ur4rec.diagnostics.report import diagnose, write_diagnosis
+    from ur4rec.diagnostics.report import diagnose, write_diagnosis  # torch: only when it runs
 
     path = write_diagnosis(args.run_dir)
     print(path.read_text(encoding="utf-8"), end="")
@@ -59,7 +45,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ur4rec.diagnostics.plots import plot_run
+    from ur4rec.diagnostics.plots import plot_run  # torch loads only when a command runs
 
     try:
         paths = plot_run(args.run_dir)
@@ -73,7 +59,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from ur4rec.diagnostics.compare import compare_runs
+    from ur4rec.diagnostics.compare import compare_runs  # torch loads only when a command runs
 
     table = compare_runs(args.run_dirs)
     print(table, end="")
@@ -84,35 +70,4 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_recommendations(user: Any, items: list[dict[str, Any]]) -> str:
-    """Markdown table: rank, item id, title, year, score."""
-    lines = [f"top {len(items)} for user {user}", "",
-             "| rank | item | title | year | score |", "|---|---|---|---|---|"]
-    for rank, row in enumerate(items, start=1):
-        title = str(row.get("title") or "").replace("|", "\\|")
-        year = "" if row.get("year") is None else row["year"]
-        lines.append(f"| {rank} | {row['item']} | {title} | {year} | {row['score']:.4f} |")
-    return "\n".join(lines)
-
-
-def cmd_recommend(args: argparse.Namespace) -> int:
-    import torch
-
-    from ur4rec import api
-
-    if args.k < 1:
-        raise UR4RecError(f"--k must be at least 1, got {args.k}")
-    # one user is a tiny forward pass: extra threads only add synchronisation (10-100x slower on
-    # a busy machine, see docs/diagnosis.md)
-    torch.set_num_threads(1)
-    run = api.load_run(args.run_dir, args.device)
-    items = api.recommend(run, args.user, args.k, exclude_history=not args.include_history)
-    if args.json:
-        print(json.dumps({"user": args.user, "items": items}, indent=2))
-    else:
-        print(format_recommendations(args.user, items))
-    return 0
-
-
-COMMANDS = {"diagnose": cmd_diagnose, "plot": cmd_plot, "compare": cmd_compare,
-            "recommend": cmd_recommend}
+COMMANDS = {"diagnose": cmd_diagnose, "plot": cmd_plot, "compare": cmd_compare}

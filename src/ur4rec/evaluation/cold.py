@@ -194,15 +194,8 @@ def evaluate_cold(model: Recommender, data: PreparedData, config: EvaluationConf
         scores = model.score_all(batch.to(device)).float()
         cands = candidates[rows].to(device)
         target_scores = scores.gather(1, cands[:, :1]).squeeze(1)
-        full_mask = cold.unsqueeze(0).repeat(len(rows), 1)
-        full_mask.scatter_(1, cands[:, :1], False)
-        # the user's other cold items are not competitors: one indexed write for the batch
-        positives = [np.asarray(cases.positives[case], dtype=np.int64) for case in rows.tolist()]
-        counts = torch.tensor([len(items) for items in positives])
-        if int(counts.sum()):
-            batch_rows = torch.repeat_interleave(torch.arange(len(rows)), counts)
-            columns = torch.from_numpy(np.concatenate(positives))
-            full_mask[batch_rows.to(device), columns.to(device)] = False
+        full_mask = _full_competitors(cold, cands, [cases.positives[case]
+                                                    for case in rows.tolist()])
         sampled_mask = cands > 0
         sampled_mask[:, 0] = False
         cand_scores = scores.gather(1, cands)
@@ -212,17 +205,40 @@ def evaluate_cold(model: Recommender, data: PreparedData, config: EvaluationConf
                                                                          mask)))
             competitors_count[protocol].append(mask.sum(dim=1).cpu())
     model.train(was_training)
+    out.update(_metrics_and_chance(bounds, competitors_count, config))
+    return out
+
+
+def _full_competitors(cold: torch.Tensor, cands: torch.Tensor, positives: list[Any]
+                      ) -> torch.Tensor:
+    """``[B, N + 1]`` bool on the scores' device: the cold items a case's target competes with
+    in full ranking — not the target, not the user's other cold items (``positives`` per row:
+    one indexed write for the batch)."""
+    full_mask = cold.unsqueeze(0).repeat(len(cands), 1)
+    full_mask.scatter_(1, cands[:, :1], False)
+    positives = [np.asarray(items, dtype=np.int64) for items in positives]
+    counts = torch.tensor([len(items) for items in positives])
+    if int(counts.sum()):
+        batch_rows = torch.repeat_interleave(torch.arange(len(cands)), counts)
+        columns = torch.from_numpy(np.concatenate(positives))
+        full_mask[batch_rows.to(cands.device), columns.to(cands.device)] = False
+    return full_mask
+
+
+def _metrics_and_chance(bounds: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
+                        competitors: dict[str, list[torch.Tensor]], config: EvaluationConfig
+                        ) -> dict[str, Any]:
+    """``{"metrics", "chance"}`` per protocol from the batches' rank bounds and competitor
+    counts; chance is a scorer with no information: uniform over 1 + the case's competitors."""
     metrics, chance = {}, {}
     for protocol, parts in bounds.items():
         lower = torch.cat([part[0] for part in parts])
         upper = torch.cat([part[1] for part in parts])
         metrics[protocol] = summarize(per_user_metrics(lower, upper, config.ks, config.ties))
-        # a scorer with no information: uniform over 1 + the user's competitors
-        worst = 1 + torch.cat(competitors_count[protocol])
+        worst = 1 + torch.cat(competitors[protocol])
         chance[protocol] = summarize(per_user_metrics(torch.ones_like(worst), worst, config.ks,
                                                       "expected"))
-    out.update(metrics=metrics, chance=chance)
-    return out
+    return {"metrics": metrics, "chance": chance}
 
 
 CaseUserTexts = Callable[[ColdCases], tuple[np.ndarray, dict[str, Any]]]

@@ -1,16 +1,19 @@
 """Batched evaluation on both protocols at once: fixed sampled candidates and full ranking.
 
-One forward pass per batch of users scores every item; the sampled protocol gathers the fixed
+A scorer ranks each user's target (:class:`SplitScorer`). The default, :class:`DenseScorer`, scores
+every item in one forward pass per batch of users; the sampled protocol gathers the fixed
 candidates from those scores, the full protocol ranks the target against every item with the
-user's history (what the model read) masked. No Python loop per user touches scores.
-The same per-user metrics are averaged over slices of the users (:mod:`ur4rec.evaluation.slices`).
+user's history (what the model read) masked. No Python loop per user touches scores. A vector
+index can take its place for a very large catalogue (:mod:`ur4rec.retrieval.search`). The
+evaluator turns the ranks into metrics, averaged over all users and over slices of them
+(:mod:`ur4rec.evaluation.slices`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -56,6 +59,73 @@ def split_inputs(data: PreparedData, split: str) -> tuple[list[np.ndarray], np.n
 
 
 @dataclass
+class SplitRanks:
+    """Each user's target rank bounds on one split, in user order on the host:
+    ``bounds[protocol] = (lower [U], upper [U])`` for ``sampled`` and ``full``, and the
+    candidates' scores ``[U, C]`` when asked for (``details``)."""
+
+    bounds: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    candidate_scores: torch.Tensor | None = None
+
+
+class SplitScorer(Protocol):
+    """How the evaluator ranks a split's targets: :class:`DenseScorer` (every item scored, the
+    default) or a vector index (:class:`ur4rec.retrieval.search.FaissScorer`, for an
+    inner-product model over a very large catalogue; same results)."""
+
+    def rank(self, model: Recommender, split: str, device: torch.device | str,
+             details: bool) -> SplitRanks: ...
+
+
+class Evaluator:
+    """Evaluates any :class:`Recommender` on a prepared dataset: ``scorer`` ranks the targets
+    (default :class:`DenseScorer`), the evaluator turns the ranks into metrics and slices."""
+
+    def __init__(self, data: PreparedData, config: EvaluationConfig,
+                 scorer: SplitScorer | None = None) -> None:
+        self.data = data
+        self.config = config
+        self.dense = DenseScorer(data, config)
+        self.scorer = scorer if scorer is not None else self.dense
+        self._slices: SliceSpec | None = None
+
+    @property
+    def slice_spec(self) -> SliceSpec:
+        """The slices of the data (built once)."""
+        if self._slices is None:
+            self._slices = slice_spec(self.data)
+        return self._slices
+
+    @torch.no_grad()
+    def evaluate(self, model: Recommender, split: str, device: torch.device | str = "cpu",
+                 details: bool = False) -> SplitResult:
+        """Hit/NDCG@K, MRR and average rank on ``split`` ('valid' or 'test'), both protocols."""
+        return self._result(self.scorer.rank(model, split, device, details), split)
+
+    @torch.no_grad()
+    def evaluate_many(self, model: Recommender, split: str, device: torch.device | str,
+                      score_variants: Callable[[UserBatch], dict[str, torch.Tensor]],
+                      details: bool = False) -> dict[str, SplitResult]:
+        """:meth:`evaluate` for several scorings of one model in one dense pass over the users:
+        ``score_variants(batch)`` returns ``{name: [B, N + 1] scores}`` (e.g. one fusion weight
+        each, from branch scores computed once); the result holds one split result per name."""
+        ranks = self.dense.rank_many(model, split, device, score_variants, details)
+        return {name: self._result(one, split) for name, one in ranks.items()}
+
+    def _result(self, ranks: SplitRanks, split: str) -> SplitResult:
+        metrics, per_user = {}, {}
+        for protocol, (lower, upper) in ranks.bounds.items():
+            per_user[protocol] = per_user_metrics(lower, upper, self.config.ks, self.config.ties)
+            metrics[protocol] = summarize(per_user[protocol])
+        result = with_slices(SplitResult(metrics), self.slice_spec, split, per_user)
+        if ranks.candidate_scores is not None:
+            result.details = {"candidates": torch.from_numpy(split_inputs(self.data, split)[1]),
+                              "scores": ranks.candidate_scores,
+                              "full_rank": per_user["full"]["avg_rank"]}
+        return result
+
+
+@dataclass
 class SplitInputs:
     """One split's model inputs on one device, built once: padded histories ``[U, L]``, the
     candidates ``[U, C]``, the full histories packed for masks, and the users ordered by history
@@ -69,23 +139,16 @@ class SplitInputs:
     order_on_device: torch.Tensor
 
 
-class Evaluator:
-    """Evaluates any :class:`Recommender` on a prepared dataset; inputs are built once per split
-    and device and stay there, so a batch costs no host-to-device copy and no host sync."""
+class DenseScorer:
+    """Ranks by scoring every item for a batch of users at once. Inputs are built once per
+    split and device and stay there, so a batch costs no host-to-device copy and no host sync;
+    scores and rank bounds stay on the device until the split is done."""
 
     def __init__(self, data: PreparedData, config: EvaluationConfig) -> None:
         self.data = data
         self.config = config
         self._cache: dict[tuple[str, int, str], SplitInputs] = {}
-        self._slices: SliceSpec | None = None
         self.cold = torch.as_tensor(np.asarray(data.cold_items, dtype=np.int64))
-
-    @property
-    def slice_spec(self) -> SliceSpec:
-        """The slices of the data (built once)."""
-        if self._slices is None:
-            self._slices = slice_spec(self.data)
-        return self._slices
 
     def _inputs(self, split: str, max_len: int, device: torch.device) -> SplitInputs:
         """The split's inputs on ``device`` (masks are built per batch from the packed
@@ -102,28 +165,16 @@ class Evaluator:
         return self._cache[key]
 
     @torch.no_grad()
-    def evaluate(self, model: Recommender, split: str, device: torch.device | str = "cpu",
-                 details: bool = False) -> SplitResult:
-        """Hit/NDCG@K, MRR and average rank on ``split`` ('valid' or 'test'), both protocols.
-
-        Scores and rank bounds stay on ``device`` until the split is done. Inner-product
-        models over a very large catalogue go through a FAISS index instead (same results).
-        """
-        from ur4rec.scale.retrieval import faiss_split_result, use_faiss  # imports this module
-
-        if use_faiss(model, self.data.num_items):
-            return faiss_split_result(model, self.data, split, self.config, device, details)
-        results = self.evaluate_many(model, split, device,
-                                     lambda batch: {"": model.score_all(batch)}, details)
-        return results[""]
+    def rank(self, model: Recommender, split: str, device: torch.device | str,
+             details: bool) -> SplitRanks:
+        return self.rank_many(model, split, device,
+                              lambda batch: {"": model.score_all(batch)}, details)[""]
 
     @torch.no_grad()
-    def evaluate_many(self, model: Recommender, split: str, device: torch.device | str,
-                      score_variants: Callable[[UserBatch], dict[str, torch.Tensor]],
-                      details: bool = False) -> dict[str, SplitResult]:
-        """:meth:`evaluate` for several scorings of one model in one pass over the users:
-        ``score_variants(batch)`` returns ``{name: [B, N + 1] scores}`` (e.g. one fusion weight
-        each, from branch scores computed once); the result holds one split result per name."""
+    def rank_many(self, model: Recommender, split: str, device: torch.device | str,
+                  score_variants: Callable[[UserBatch], dict[str, torch.Tensor]],
+                  details: bool) -> dict[str, SplitRanks]:
+        """:class:`SplitRanks` per scoring ``score_variants(batch)`` returns."""
         device = torch.device(device)
         was_training = model.training
         model.eval()
@@ -145,11 +196,9 @@ class Evaluator:
                 parts["full"].append(full)
                 if details:
                     kept_scores.setdefault(name, []).append(cand_scores)
-        restore = torch.argsort(inputs.order)
         model.train(was_training)
-        candidates = torch.from_numpy(split_inputs(self.data, split)[1])
-        return {name: self._result(parts, restore, split, candidates,
-                                   kept_scores.get(name) if details else None)
+        restore = torch.argsort(inputs.order)
+        return {name: _in_user_order(parts, restore, kept_scores.get(name))
                 for name, parts in bounds.items()}
 
     def _full_competitors(self, histories: PackedSequences, rows: torch.Tensor,
@@ -174,22 +223,16 @@ class Evaluator:
             self.cold = self.cold.to(device)
         return self.cold
 
-    def _result(self, parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
-                restore: torch.Tensor, split: str, candidates: torch.Tensor,
-                kept_scores: list[torch.Tensor] | None) -> SplitResult:
-        metrics, per_user = {}, {}
-        for protocol, bounds in parts.items():
-            # one copy to the host per split and protocol
-            lower = torch.cat([part[0] for part in bounds]).cpu()[restore]
-            upper = torch.cat([part[1] for part in bounds]).cpu()[restore]
-            per_user[protocol] = per_user_metrics(lower, upper, self.config.ks, self.config.ties)
-            metrics[protocol] = summarize(per_user[protocol])
-        result = with_slices(SplitResult(metrics), self.slice_spec, split, per_user)
-        if kept_scores is not None:
-            result.details = {"candidates": candidates,
-                              "scores": torch.cat(kept_scores).cpu()[restore],
-                              "full_rank": per_user["full"]["avg_rank"]}
-        return result
+
+def _in_user_order(parts: dict[str, list[tuple[torch.Tensor, torch.Tensor]]],
+                   restore: torch.Tensor, kept_scores: list[torch.Tensor] | None) -> SplitRanks:
+    """The batches' rank bounds (and candidate scores) joined on the host in user order: one
+    copy to the host per split and protocol."""
+    bounds = {protocol: (torch.cat([part[0] for part in batches]).cpu()[restore],
+                         torch.cat([part[1] for part in batches]).cpu()[restore])
+              for protocol, batches in parts.items()}
+    scores = torch.cat(kept_scores).cpu()[restore] if kept_scores is not None else None
+    return SplitRanks(bounds, scores)
 
 
 def _rank_bounds_of(scores: torch.Tensor, cands: torch.Tensor, competitors_full: torch.Tensor

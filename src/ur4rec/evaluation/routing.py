@@ -16,6 +16,7 @@ import torch
 
 from ur4rec.data.prepared import PreparedData
 from ur4rec.data.sequences import pad_right
+from ur4rec.evaluation.cold import cold_cases, with_user_texts
 from ur4rec.evaluation.evaluator import split_inputs
 from ur4rec.evaluation.slices import slice_spec
 from ur4rec.models.base import Recommender
@@ -70,8 +71,6 @@ def routing_by_slice(model: Recommender, data: PreparedData, user_texts: Any = N
     for name in ("item_head", "item_tail"):
         out[name] = mean(weights[torch.as_tensor(masks[name])])
     if len(data.cold_items):
-        from ur4rec.evaluation.cold import cold_cases, with_user_texts
-
         if user_texts is None:
             raise ValueError("routing on cold cases needs user_texts: the model's stored user "
                              "state is written from the whole training part")

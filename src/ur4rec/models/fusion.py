@@ -1,4 +1,4 @@
-"""Fusion of the SASRec and retriever scores.
+"""Fusion of the SASRec and retriever scores (docs/configuration.md, ``fusion``).
 
 Both branches score the whole catalogue; each row is standardised (zero mean, unit variance over
 the items) so neither branch dominates by scale, then mixed:

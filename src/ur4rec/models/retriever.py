@@ -1,4 +1,4 @@
-"""The MoE preference retriever.
+"""The MoE preference retriever (docs/configuration.md, ``retriever``).
 
 Each expert turns one view of the user into a ``D``-vector:
 

@@ -1,4 +1,4 @@
-"""UR4Rec: SASRec and the MoE retriever (with user memory), fused.
+"""UR4Rec: SASRec and the MoE retriever (with user memory), fused (docs/configuration.md).
 
 The model scores three ways — ``sasrec``, ``retriever`` or ``fused`` — and :meth:`UR4Rec.score_all`
 always scores the way it was built to (:attr:`UR4RecSettings.scoring`: the fusion when the stage

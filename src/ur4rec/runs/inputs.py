@@ -24,7 +24,8 @@ from ur4rec.models.base import Recommender
 from ur4rec.models.ur4rec import TextInputs
 from ur4rec.text.case_texts import cold_case_user_vectors
 from ur4rec.text.item_exposure import item_exposure_for_run
-from ur4rec.text.pipeline import texts_for_run, training_view_user_vectors
+from ur4rec.text.pipeline import texts_for_run
+from ur4rec.text.training_view import training_view_user_vectors
 
 log = logging.getLogger(__name__)
 

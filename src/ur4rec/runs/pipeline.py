@@ -30,6 +30,7 @@ from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.models.base import Recommender
 from ur4rec.models.factory import build_model, count_parameters
+from ur4rec.retrieval.search import scorer_for
 from ur4rec.runs.init_from import init_from, init_from_applies
 from ur4rec.runs.inputs import (
     ModelInputs,
@@ -120,7 +121,7 @@ def run_training(config: RunConfig, run_dir: Path, options: TrainOptions, starte
             record_item_exposure(config, data, inputs)
     seed_everything(config.training.seed)
     model = build_run_model(config, data, inputs, run_dir, options.resume)
-    evaluator = Evaluator(data, config.evaluation)
+    evaluator = Evaluator(data, config.evaluation, scorer_for(model, data, config.evaluation))
     record_run(config, data, model, inputs.summary, run_dir, options.is_main)
     with clock.measure("train_s"):
         summary = fit(model, config, evaluator, run_dir, device, options)

@@ -26,6 +26,7 @@ from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.evaluation.routing import routing_by_slice
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.factory import build_model, count_parameters
+from ur4rec.retrieval.search import faiss_topk_for_run, scorer_for, use_faiss
 from ur4rec.runs.inputs import case_user_texts, model_inputs, prepare_data
 from ur4rec.runs.results import (
     RunResults,
@@ -34,7 +35,6 @@ from ur4rec.runs.results import (
     run_results,
     write_results,
 )
-from ur4rec.scale.retrieval import faiss_topk_for_run, use_faiss
 from ur4rec.training.checkpoint import load_checkpoint, model_signature
 from ur4rec.training.runtime import resolve_device
 
@@ -105,7 +105,9 @@ def evaluate_run(run_dir: str | Path, save_ranks: str | Path | None = None,
     run_texts = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
     case_texts = case_user_texts(run.config, run.data, run.model, run_texts)
     evaluation, test = evaluate_model(
-        run.model, run.data, Evaluator(run.data, run.config.evaluation), run.device,
+        run.model, run.data,
+        Evaluator(run.data, run.config.evaluation,
+                  scorer_for(run.model, run.data, run.config.evaluation)), run.device,
         case_texts, details=save_ranks is not None)
     saved = read_results(run.run_dir)
     results: RunResults = (saved.with_evaluation(evaluation) if saved is not None else

@@ -10,7 +10,7 @@ cold-item case's target (:mod:`ur4rec.evaluation.cold`): on ``ml-100k`` with ``c
   quotes (the typical viewer's genres, the mean rating) are computed from the same view, so no
   case user's later interaction reaches them either;
 - **how**: one template generation per case set (all cold items, each half), written and cached
-  like the training view's texts (:func:`ur4rec.text.pipeline.training_view_user_vectors`; the
+  like the training view's texts (:func:`ur4rec.text.training_view.training_view_user_vectors`; the
   view's fingerprint names its cut), encoded through the embedding cache — seconds on
   ``ml-100k``, and nothing once cached;
 - **which backend**: always the template. For a run whose user texts are template texts that is
@@ -34,9 +34,10 @@ from ur4rec.config import RunConfig
 from ur4rec.data.prepared import PreparedData
 from ur4rec.evaluation.cold import ColdCases
 from ur4rec.text.encode import encode_texts
-from ur4rec.text.generate import backend_identity, generate_texts
+from ur4rec.text.generate import generate_texts
 from ur4rec.text.io import has_texts, read_provenance, read_text_folder
-from ur4rec.text.pipeline import default_texts_dir
+from ur4rec.text.sources import default_texts_dir
+from ur4rec.text.versions import backend_identity
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from ur4rec.data.cache import sha256_file
+from ur4rec.data.cache import cache_root, sha256_file
 from ur4rec.errors import UR4RecError
 from ur4rec.text.cache import EmbeddingCache, text_hash
 
@@ -231,8 +231,6 @@ def _sentence_transformer(location: str, device: str | None = None,
 def onnx_export_dir(location: str) -> Path:
     """Where the ONNX export of the model at ``location`` is cached: ``cache_root()/onnx/<name>-<key>``,
     the key hashing the export format and every file of the model folder (or the hub id)."""
-    from ur4rec.data.cache import cache_root
-
     digest = hashlib.sha256(f"ur4rec-onnx-{ONNX_FORMAT}\0".encode())
     path = Path(location)
     if path.is_dir():

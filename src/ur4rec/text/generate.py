@@ -8,7 +8,6 @@ written (with ``complete: false`` and the failures in the provenance) before the
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,6 @@ from ur4rec.config import TextsConfig
 from ur4rec.data.prepared import PreparedData
 from ur4rec.errors import ConfigError, DataError
 from ur4rec.text.cache import GenerationCache
-from ur4rec.text.catalog import neighbours_suffix
 from ur4rec.text.domain import domain_of
 from ur4rec.text.io import (
     TRAINING_HISTORY,
@@ -29,14 +27,10 @@ from ur4rec.text.io import (
     write_text_folder,
 )
 from ur4rec.text.llm import GenerationOutcome, LLMBackend, run_with_cache
-from ur4rec.text.prompting import item_requests, prompt_version, user_requests
-from ur4rec.text.template import (
-    TextMaterial,
-    build_material,
-    item_statistics_suffix,
-    template_texts,
-    template_version,
-)
+from ur4rec.text.local_backend import LocalBackend
+from ur4rec.text.prompting import item_requests, user_requests
+from ur4rec.text.template import TextMaterial, build_material, template_texts
+from ur4rec.text.versions import backend_identity
 
 log = logging.getLogger(__name__)
 
@@ -56,64 +50,6 @@ class GenerationResult:
     @property
     def complete(self) -> bool:
         return bool(self.provenance.get("complete"))
-
-
-def make_llm_backend(backend: str, config: TextsConfig, key_env: str = "OPENAI_API_KEY",
-                     **overrides: Any) -> LLMBackend:
-    if backend == "openai":
-        from ur4rec.text.openai_backend import backend_from_config
-
-        return backend_from_config(config, key_env, **overrides)
-    if backend == "local":
-        from ur4rec.text.local_backend import LocalBackend
-
-        return LocalBackend(config.local_model_path, config.max_new_tokens, **overrides)
-    raise ConfigError(f"texts backend {backend!r} does not generate; use one of "
-                      f"{', '.join(GENERATING_BACKENDS)}")
-
-
-def backend_identity(backend: str, config: TextsConfig, llm: LLMBackend | None = None,
-                     domain: str = "film") -> tuple[str, str]:
-    """``(model, prompt version)`` that name a generation in cache keys and folder names.
-
-    The version says what this environment writes: without scipy the item texts and prompts
-    lack the "also liked" neighbours, and the version ends in ``-noneighbours``; with
-    ``texts.item_statistics: false`` it ends in ``-noitemstats``. Template texts of another
-    ``domain`` than films (:func:`ur4rec.text.domain.domain_of`) have their own version.
-    """
-    if backend == "template":
-        return "template", template_version(config.item_statistics, domain)
-    version = prompt_version() + neighbours_suffix() + item_statistics_suffix(
-        config.item_statistics)
-    if llm is not None:
-        return llm.model, version
-    if backend == "openai":
-        return (config.openai_model or os.environ.get("OPENAI_MODEL") or "?"), version
-    if backend == "local":
-        from ur4rec.text.local_backend import resolve_model_path
-
-        path = resolve_model_path(config.local_model_path)
-        model = f"{path.name}:{path.stat().st_size}" if path.is_file() else path.name
-        return model, version
-    raise ConfigError(f"texts backend {backend!r} does not generate")
-
-
-def check_output_folder(folder: Path, data: PreparedData, backend: str, model: str,
-                        version: str, force: bool) -> None:
-    """Refuse to overwrite texts of another origin (they may not be reproducible)."""
-    if force or not has_texts(folder):
-        return
-    previous = read_provenance(folder)
-    same = previous is not None and (previous.get("fingerprint"), previous.get("backend"),
-                                     previous.get("model"), previous.get("prompt_version")) == (
-        data.meta.get("fingerprint"), backend, model, version)
-    if not same:
-        origin = (f"backend {previous.get('backend')!r}, model {previous.get('model')!r}, "
-                  f"dataset {previous.get('dataset')!r} with fingerprint "
-                  f"{previous.get('fingerprint')} (this data: {data.meta.get('fingerprint')})"
-                  if previous else "an unknown origin")
-        raise DataError(f"{folder} already holds texts from {origin}; choose another --out or "
-                        "pass --force to overwrite them")
 
 
 def generate_texts(data: PreparedData, backend: str, config: TextsConfig, out: Path, *,
@@ -148,6 +84,36 @@ def generate_texts(data: PreparedData, backend: str, config: TextsConfig, out: P
     _write(result, data, backend, model, version, extra, started,
            complete=users is None and items is None and not result.failures)
     return result
+
+
+def make_llm_backend(backend: str, config: TextsConfig, key_env: str = "OPENAI_API_KEY",
+                     **overrides: Any) -> LLMBackend:
+    if backend == "openai":
+        from ur4rec.text.openai_backend import backend_from_config  # httpx: the text extra
+
+        return backend_from_config(config, key_env, **overrides)
+    if backend == "local":
+        return LocalBackend(config.local_model_path, config.max_new_tokens, **overrides)
+    raise ConfigError(f"texts backend {backend!r} does not generate; use one of "
+                      f"{', '.join(GENERATING_BACKENDS)}")
+
+
+def check_output_folder(folder: Path, data: PreparedData, backend: str, model: str,
+                        version: str, force: bool) -> None:
+    """Refuse to overwrite texts of another origin (they may not be reproducible)."""
+    if force or not has_texts(folder):
+        return
+    previous = read_provenance(folder)
+    same = previous is not None and (previous.get("fingerprint"), previous.get("backend"),
+                                     previous.get("model"), previous.get("prompt_version")) == (
+        data.meta.get("fingerprint"), backend, model, version)
+    if not same:
+        origin = (f"backend {previous.get('backend')!r}, model {previous.get('model')!r}, "
+                  f"dataset {previous.get('dataset')!r} with fingerprint "
+                  f"{previous.get('fingerprint')} (this data: {data.meta.get('fingerprint')})"
+                  if previous else "an unknown origin")
+        raise DataError(f"{folder} already holds texts from {origin}; choose another --out or "
+                        "pass --force to overwrite them")
 
 
 def _generate_with_llm(data: PreparedData, llm: LLMBackend, config: TextsConfig, out: Path,

@@ -1,4 +1,5 @@
-"""How much of a retriever training target the item texts' statistics give away (issue 22 item 11).
+"""How much of a retriever training target the item texts' statistics give away (docs/texts.md,
+"Item statistics at a training position").
 
 Item texts quote training statistics: viewers, mean rating, and the films "viewers who liked it
 also liked" (:mod:`ur4rec.text.catalog`). One vector per item is shared by every reader, so at a

@@ -4,8 +4,9 @@ It is the default input of the retriever, so it says what a sentence encoder can
 titles, genres and eras, how viewers received a film and which films the same people liked, the
 people a film shares with other catalogue films (when the knowledge graph is trustworthy), and for
 users their favourite genres with shares, eras, rating style, recent favourites and dislikes.
-Bump :data:`TEMPLATE_VERSION` whenever the wording changes; :func:`template_version` (the
-wording's version plus what this environment can write) is part of every cache key.
+Bump :data:`TEMPLATE_VERSION` whenever the wording changes;
+:func:`ur4rec.text.versions.template_version` (the wording's version plus what this environment
+can write) is part of every cache key.
 
 That is the film template. Datasets of other domains (``meta.json`` → ``domain``: products,
 businesses, items of unknown kind) are written by :mod:`ur4rec.text.domain` in their own words
@@ -21,9 +22,8 @@ import numpy as np
 
 from ur4rec.data.prepared import PreparedData
 from ur4rec.text import domain as domains
-from ur4rec.text.catalog import Catalog, build_catalog, era_phrase, neighbours_suffix
+from ur4rec.text.catalog import Catalog, build_catalog, era_phrase
 from ur4rec.text.history import training_interactions
-from ur4rec.text.io import NO_ITEM_STATISTICS_SUFFIX
 from ur4rec.text.profiles import UserProfile, build_profiles
 
 TEMPLATE_VERSION = "template-v1"
@@ -32,22 +32,6 @@ _GENRE_WORDS = {"Sci-Fi": "science-fiction", "Film-Noir": "film-noir", "Children
 _GENDER_WORDS = {"M": "man", "F": "woman"}
 _GENDER_ADJECTIVES = {"M": "male ", "F": "female "}
 _SHARED_SHOWN = {"actor": 3}
-
-
-def template_version(item_statistics: bool = True, domain: str = "film") -> str:
-    """The version that names the template texts written here, in cache keys and folders.
-
-    :data:`TEMPLATE_VERSION` for films, the domain's own version otherwise
-    (:data:`ur4rec.text.domain.VOCABULARIES`), plus ``-noneighbours`` where scipy is missing and
-    the "also liked" sentences cannot be written, plus :data:`NO_ITEM_STATISTICS_SUFFIX` without
-    item statistics: two settings that write different texts never share a cache entry.
-    """
-    base = TEMPLATE_VERSION if domain == "film" else domains.VOCABULARIES[domain].version
-    return base + neighbours_suffix() + item_statistics_suffix(item_statistics)
-
-
-def item_statistics_suffix(item_statistics: bool) -> str:
-    return "" if item_statistics else NO_ITEM_STATISTICS_SUFFIX
 
 
 @dataclass

@@ -79,7 +79,7 @@ def check_init_from_data(payload: dict[str, Any], path: Path, data: PreparedData
                          other_data: bool) -> None:
     """Refuse ``training.init_from`` weights trained on other data than ``data``: another
     fingerprint, or another cold set — the run's cold items could have been trained, and its
-    cold metrics would measure memory, not cold start. ``other_data``
+    cold metrics would measure memory, not cold start (docs/run-directory.md). ``other_data``
     (``training.init_from_other_data``) allows other data when no cold item of this run is among
     the checkpoint's trained items."""
     record = payload.get("data")

@@ -3,7 +3,8 @@
 A run writes ``checkpoints/best_<stage>.pt``, ``metrics.jsonl`` and ``results.json`` into its
 folder and reads some of them back (a diverged stage restores its last finite best). A second run
 written into the folder of a first one therefore mixed the two: it restored the first run's best
-weights and reported their test metrics beside its own config. So a folder that holds anything is refused unless the run resumes it (``--resume``) or replaces it
+weights and reported their test metrics beside its own config (docs/run-directory.md). So a folder that
+holds anything is refused unless the run resumes it (``--resume``) or replaces it
 (``--overwrite``), and ``--overwrite`` only clears a folder that is a ur4rec run and holds none of
 the run's own inputs.
 """

@@ -11,12 +11,12 @@ import yaml
 
 from ur4rec import api
 from ur4rec.config import EvaluationConfig, RunConfig, SASRecConfig
-from ur4rec.evaluation.evaluator import Evaluator
+from ur4rec.evaluation.evaluator import DenseScorer, Evaluator
 from ur4rec.models.baselines import PopularityRecommender
 from ur4rec.models.sasrec import SASRec
-from ur4rec.scale.faiss_index import THRESHOLD_ENV
-from ur4rec.scale.retrieval import (
-    faiss_split_result,
+from ur4rec.retrieval.faiss_index import THRESHOLD_ENV
+from ur4rec.retrieval.search import (
+    FaissScorer,
     faiss_topk_for_run,
     item_index,
     supports_faiss,
@@ -47,7 +47,8 @@ def test_split_result_equals_the_evaluator(tiny_data, split, mask_history):
     model = random_sasrec(tiny_data.num_items)
     config = EvaluationConfig(mask_history=mask_history, batch_size=7)
     dense = Evaluator(tiny_data, config).evaluate(model, split, details=True)
-    through_faiss = faiss_split_result(model, tiny_data, split, config, details=True)
+    through_faiss = Evaluator(tiny_data, config, FaissScorer(tiny_data, config)
+                              ).evaluate(model, split, details=True)
     torch.testing.assert_close(through_faiss.details["full_rank"], dense.details["full_rank"])
     torch.testing.assert_close(through_faiss.details["scores"], dense.details["scores"],
                                rtol=1e-5, atol=1e-5)
@@ -98,9 +99,10 @@ def test_topk_for_run_leaves_out_history(tiny_data):
     assert np.all(np.diff([row["score"] for row in answer]) <= 0)
 
 
-def test_the_evaluator_hook_changes_no_result(tmp_path, monkeypatch):
-    """Train twice on tiny data: dense, then with the proposed hook in ``Evaluator.evaluate``
-    and the threshold at 0 (FAISS for every evaluation): the same runs come out."""
+def test_a_run_scored_through_faiss_equals_the_dense_run(tmp_path, monkeypatch):
+    """Train twice on tiny data: dense, then with the threshold at 0, so ``api.train`` gives the
+    evaluator the FAISS scorer for every evaluation (the dense one would raise): the same runs
+    come out."""
     monkeypatch.setattr("ur4rec.api._after_training", lambda run_dir: None)
     data = tmp_path / "log.csv"
     synthetic_interactions(num_users=40, num_items=30, length=10).rename(
@@ -112,13 +114,11 @@ def test_the_evaluator_hook_changes_no_result(tmp_path, monkeypatch):
         "sasrec": {"hidden_dim": 8, "num_blocks": 1, "max_seq_len": 10},
         "training": {"epochs_per_stage": 3, "warmup_steps": 0}}))
     dense = api.train(config, tmp_path / "dense", progress=False)
-    def hooked(self, model, split, device="cpu", details=False):
-        if use_faiss(model, self.data.num_items):  # the hook, as proposed in docs/scale.md
-            return faiss_split_result(model, self.data, split, self.config, device, details)
+    def dense_scoring(*args, **kwargs):
         raise AssertionError("the FAISS path was not taken")
 
     monkeypatch.setenv(THRESHOLD_ENV, "0")
-    monkeypatch.setattr(Evaluator, "evaluate", hooked)
+    monkeypatch.setattr(DenseScorer, "rank", dense_scoring)
     through_faiss = api.train(config, tmp_path / "faiss", progress=False)
     for split in ("valid", "test"):
         for protocol in ("sampled", "full"):
@@ -138,6 +138,7 @@ def test_faiss_leaves_cold_items_out_as_the_evaluator_does(split):
         model.item_embeddings[torch.as_tensor(data.cold_items)] *= 50
     config = EvaluationConfig(batch_size=7)
     dense = Evaluator(data, config).evaluate(model, split, details=True)
-    through_faiss = faiss_split_result(model, data, split, config, details=True)
+    through_faiss = Evaluator(data, config, FaissScorer(data, config)
+                              ).evaluate(model, split, details=True)
     torch.testing.assert_close(through_faiss.details["full_rank"], dense.details["full_rank"])
     assert through_faiss.metrics["full"] == pytest.approx(dense.metrics["full"])

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from ur4rec.errors import ConfigError
-from ur4rec.scale.tune_space import check_space_fits, load_space, plan_params
+from ur4rec.tuning.space import check_space_fits, load_space, plan_params
 
 REPO = Path(__file__).resolve().parents[2]
 

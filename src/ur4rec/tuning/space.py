@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from ur4rec.config import LEGACY_KEYS, RunConfig, load_config, set_dotted
+from ur4rec.config import LEGACY_KEYS, RunConfig, config_file, load_config, set_dotted
 from ur4rec.errors import ConfigError
 
 _FIELDS = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"},
@@ -109,10 +109,9 @@ def _parameter(key: str, spec: Any, source: str) -> Parameter:
 
 
 def load_space(path: str | Path) -> dict[str, Parameter]:
-    """Read and validate a search-space YAML file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"search space {path} does not exist")
+    """Read and validate a search-space YAML file (or a packaged one by name, e.g.
+    ``tune_space_sasrec``: :func:`~ur4rec.config.config_file`)."""
+    path = config_file(path, "search space")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:

@@ -13,8 +13,8 @@ import yaml
 from ur4rec.cli import main
 from ur4rec.config import load_config
 from ur4rec.errors import UR4RecError
-from ur4rec.scale.tune import StudyLock, TrialRunner, TuneSettings, open_study, run_study
-from ur4rec.scale.tune_space import load_space
+from ur4rec.tuning.space import load_space
+from ur4rec.tuning.study import StudyLock, TrialRunner, TuneSettings, open_study, run_study
 
 from ..conftest import synthetic_interactions
 

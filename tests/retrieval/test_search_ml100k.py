@@ -10,7 +10,7 @@ from ur4rec import api
 from ur4rec.data.sequences import pad_right
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.models.base import UserBatch
-from ur4rec.scale.retrieval import faiss_split_result, faiss_topk
+from ur4rec.retrieval.search import FaissScorer, faiss_topk
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +58,8 @@ def test_faiss_top10_equals_brute_force_for_every_user(trained_run):
 def test_faiss_full_ranks_equal_the_evaluator(trained_run, split):
     data, model, config = trained_run.data, trained_run.model, trained_run.config.evaluation
     dense = Evaluator(data, config).evaluate(model, split, details=True)
-    through_faiss = faiss_split_result(model, data, split, config, details=True)
+    through_faiss = Evaluator(data, config, FaissScorer(data, config)
+                              ).evaluate(model, split, details=True)
     assert dense.metrics["full"]["ndcg@10"] > 0.01  # trained: chance is ~0.003
     dense_rank = dense.details["full_rank"]
     differs = through_faiss.details["full_rank"] != dense_rank

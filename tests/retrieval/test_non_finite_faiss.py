@@ -1,4 +1,4 @@
-"""FAISS retrieval with non-finite vectors: they rank last, as in dense scoring (issue 11)."""
+"""FAISS retrieval with non-finite vectors: they rank last, as in dense scoring."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import torch
 from ur4rec.config import EvaluationConfig
 from ur4rec.evaluation.evaluator import Evaluator
 from ur4rec.evaluation.metrics import rank_bounds
-from ur4rec.scale.faiss_index import ItemIndex
-from ur4rec.scale.retrieval import faiss_split_result
+from ur4rec.retrieval.faiss_index import ItemIndex
+from ur4rec.retrieval.search import FaissScorer
 
 from .test_faiss_index import dense_scores, histories, vectors
-from .test_retrieval import random_sasrec
+from .test_search import random_sasrec
 
 BAD_ITEMS = [4, 9, 12, 40]  # 1-based item indices given non-finite vectors
 
@@ -108,7 +108,8 @@ def test_split_result_equals_the_evaluator_with_nan_embeddings(tiny_data, mask_h
         model.item_embeddings[[3, 17]] = math.nan  # users who read them get NaN states too
     config = EvaluationConfig(mask_history=mask_history, batch_size=7)
     dense = Evaluator(tiny_data, config).evaluate(model, "test", details=True)
-    through_faiss = faiss_split_result(model, tiny_data, "test", config, details=True)
+    through_faiss = Evaluator(tiny_data, config, FaissScorer(tiny_data, config)
+                              ).evaluate(model, "test", details=True)
     assert torch.isnan(dense.details["scores"]).any(dim=1).sum() > 1
     torch.testing.assert_close(through_faiss.details["full_rank"], dense.details["full_rank"])
     for protocol in ("sampled", "full"):

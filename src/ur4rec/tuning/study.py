@@ -22,9 +22,10 @@ from typing import Any
 
 import yaml
 
+from ur4rec import api
 from ur4rec.config import load_config, resolved_dict
 from ur4rec.errors import UR4RecError
-from ur4rec.scale.tune_space import (
+from ur4rec.tuning.space import (
     Parameter,
     check_space_fits,
     flatten,
@@ -72,8 +73,6 @@ class TrialRunner:
         self.optuna = import_optuna()
 
     def __call__(self, trial: Any) -> float:
-        from ur4rec import api
-
         overrides = {key: parameter.suggest(trial) for key, parameter in self.space.items()}
         run_dir = self.settings.study_dir / f"trial_{trial.number}"
         trial.set_user_attr("run_dir", str(run_dir))
@@ -200,8 +199,6 @@ def _alive(pid: int) -> bool:
 
 def run_study(settings: TuneSettings) -> Any:
     """Run (or resume) the search until ``settings.trials`` trials have finished."""
-    from ur4rec import api
-
     if settings.trials < 1:
         raise UR4RecError(f"--trials must be ≥ 1, got {settings.trials}")
     ks = load_config(settings.config).evaluation.ks

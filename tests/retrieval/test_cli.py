@@ -1,7 +1,8 @@
-"""The scale commands end to end: recommend-all, and one-line errors for bad input."""
+"""The recommend commands end to end: recommend-all, and one-line errors for bad input."""
 
 from __future__ import annotations
 
+import argparse
 import json
 
 import pytest
@@ -9,8 +10,17 @@ import yaml
 
 from ur4rec import api
 from ur4rec.cli import main
+from ur4rec.errors import UR4RecError
+from ur4rec.retrieval.cli import COMMANDS, register
 
 from ..conftest import synthetic_interactions
+
+
+def run_command(*argv: str) -> int:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command](args)
 
 
 @pytest.fixture
@@ -63,43 +73,6 @@ def test_recommend_all_refuses_a_model_without_vectors(tmp_path, capsys, monkeyp
     assert "does not score by inner product" in capsys.readouterr().err
 
 
-def test_tune_with_a_bad_space_is_one_line(tmp_path, capsys):
-    space = tmp_path / "space.yaml"
-    space.write_text("sasrec.hiden_dim: {type: int, low: 8, high: 64}\n")
-    assert main(["tune", "--config", "configs/sasrec_ml100k.yaml", "--space", str(space),
-                 "--trials", "2", "--study-dir", str(tmp_path / "study")]) == 2
-    err = capsys.readouterr().err
-    assert "unknown key 'sasrec.hiden_dim'" in err and len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "study").exists()
-
-
-def test_convert_a_missing_file_is_one_line(tmp_path, capsys):
-    assert main(["convert", "ml1m-movies", str(tmp_path / "nope.dat"), "--out",
-                 str(tmp_path / "x.csv")]) == 2
-    assert "does not exist" in capsys.readouterr().err
-
-
-def test_tune_with_an_unknown_metric_is_one_line(tmp_path, capsys):
-    assert main(["tune", "--config", "configs/sasrec_ml100k.yaml", "--space",
-                 "configs/tune_space_sasrec.yaml", "--trials", "2", "--study-dir",
-                 str(tmp_path / "study"), "--metric", "avg_rank"]) == 2
-    assert "--metric 'avg_rank' is not one of" in capsys.readouterr().err
-
-
-def test_convert_kinds_named_in_the_parser_are_the_converters():
-    from ur4rec.scale.cli import CONVERT_KINDS
-    from ur4rec.scale.datasets import CONVERTERS
-
-    assert CONVERT_KINDS == tuple(sorted(CONVERTERS))
-
-
-def test_building_the_command_line_imports_no_torch():
-    """``ur4rec --help`` and argument errors answer at once: no data, model or torch import."""
-    import subprocess
-    import sys
-
-    code = ("import sys; from ur4rec import cli; cli._register_extensions(); cli.build_parser(); "
-            "print('torch' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
-    assert result.stdout.strip() == "False"
+def test_recommend_rejects_bad_k(tmp_path):
+    with pytest.raises(UR4RecError, match="--k must be at least 1"):
+        run_command("recommend", str(tmp_path), "--user", "1", "--k", "0")

@@ -1,4 +1,4 @@
-"""The FAISS index applied to models and trained runs: what ``recommend`` and the evaluator call.
+"""The FAISS index applied to models and trained runs: what ``recommend`` and the evaluator use.
 
 Only models whose score is an inner product of a user vector and an item vector qualify:
 SASRec (``user_state(batch) @ item_embeddings.T``). UR4Rec standardises and fuses two branches
@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import weakref
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -20,10 +19,11 @@ import torch
 from ur4rec.config import EvaluationConfig
 from ur4rec.data.prepared import PreparedData
 from ur4rec.data.sequences import crop_to_longest, pad_right
-from ur4rec.evaluation.metrics import per_user_metrics, rank_bounds, summarize
+from ur4rec.evaluation.evaluator import SplitRanks, split_inputs
+from ur4rec.evaluation.metrics import rank_bounds
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.sasrec import SASRec
-from ur4rec.scale.faiss_index import ItemIndex, score_catalogue_threshold
+from ur4rec.retrieval.faiss_index import ItemIndex, score_catalogue_threshold
 
 log = logging.getLogger(__name__)
 
@@ -129,15 +129,6 @@ def faiss_topk_for_run(run: Any, users: list[Any], k: int = 10, exclude_history:
     return answers
 
 
-@dataclass
-class FaissRanks:
-    """Rank bounds ``(lower, upper)`` ``[U]`` per protocol and the candidates' scores ``[U, C]``."""
-
-    sampled: tuple[torch.Tensor, torch.Tensor]
-    full: tuple[torch.Tensor, torch.Tensor]
-    candidate_scores: torch.Tensor
-
-
 def candidate_scores(vectors: np.ndarray, items: np.ndarray, candidates: np.ndarray,
                      batch_size: int = 4096) -> np.ndarray:
     """``[U, C]`` scores of each user's candidates (item indices) from ``items`` ``[N, D]``."""
@@ -148,44 +139,37 @@ def candidate_scores(vectors: np.ndarray, items: np.ndarray, candidates: np.ndar
     return out
 
 
-def faiss_rank_bounds(model: Recommender, data: PreparedData, split: str,
-                      config: EvaluationConfig, device: torch.device | str = "cpu") -> FaissRanks:
-    """Both protocols' rank bounds on ``split`` without a ``[users, items]`` score matrix.
+class FaissScorer:
+    """The evaluator's scorer through FAISS (:class:`~ur4rec.evaluation.evaluator.SplitScorer`):
+    both protocols' rank bounds without a ``[users, items]`` score matrix.
 
     Sampled: the fixed candidates scored directly. Full: exact FAISS ranks among every item
-    except padding, the target and (``config.mask_history``) the history the model read.
+    except padding, the target, the cold items and (``evaluation.mask_history``) the history
+    the model read — what :class:`~ur4rec.evaluation.evaluator.DenseScorer` ranks against.
     """
-    from ur4rec.evaluation.evaluator import split_inputs  # the evaluator imports this module
 
-    histories, candidates = split_inputs(data, split)
-    vectors = user_vectors(model, histories, np.arange(len(histories)), device,
-                           config.batch_size)
-    index = item_index(model, excluded=data.cold_items)
-    cand_scores = torch.from_numpy(candidate_scores(vectors, index.vectors, candidates))
-    competitors = torch.ones_like(cand_scores, dtype=torch.bool)
-    competitors[:, 0] = False
-    sampled = rank_bounds(cand_scores, cand_scores[:, 0], competitors)
-    lower, upper = index.rank_bounds(vectors, candidates[:, 0],
-                                     histories if config.mask_history else None)
-    return FaissRanks(sampled, (torch.from_numpy(lower), torch.from_numpy(upper)), cand_scores)
+    def __init__(self, data: PreparedData, config: EvaluationConfig) -> None:
+        self.data = data
+        self.config = config
+
+    def rank(self, model: Recommender, split: str, device: torch.device | str = "cpu",
+             details: bool = False) -> SplitRanks:
+        histories, candidates = split_inputs(self.data, split)
+        vectors = user_vectors(model, histories, np.arange(len(histories)), device,
+                               self.config.batch_size)
+        index = item_index(model, excluded=self.data.cold_items)
+        cand_scores = torch.from_numpy(candidate_scores(vectors, index.vectors, candidates))
+        competitors = torch.ones_like(cand_scores, dtype=torch.bool)
+        competitors[:, 0] = False
+        sampled = rank_bounds(cand_scores, cand_scores[:, 0], competitors)
+        lower, upper = index.rank_bounds(vectors, candidates[:, 0],
+                                         histories if self.config.mask_history else None)
+        full = (torch.from_numpy(lower), torch.from_numpy(upper))
+        return SplitRanks({"sampled": sampled, "full": full}, cand_scores if details else None)
 
 
-def faiss_split_result(model: Recommender, data: PreparedData, split: str,
-                       config: EvaluationConfig, device: torch.device | str = "cpu",
-                       details: bool = False) -> Any:
-    """What ``Evaluator.evaluate`` returns (a ``SplitResult``, slices included), computed
-    through FAISS."""
-    from ur4rec.evaluation.evaluator import SplitResult, split_inputs, with_slices
-    from ur4rec.evaluation.slices import slice_spec
-
-    ranks = faiss_rank_bounds(model, data, split, config, device)
-    metrics, per_user = {}, {}
-    for protocol, (lower, upper) in (("sampled", ranks.sampled), ("full", ranks.full)):
-        per_user[protocol] = per_user_metrics(lower, upper, config.ks, config.ties)
-        metrics[protocol] = summarize(per_user[protocol])
-    result = with_slices(SplitResult(metrics), slice_spec(data), split, per_user)
-    if details:
-        result.details = {"candidates": torch.from_numpy(split_inputs(data, split)[1]),
-                          "scores": ranks.candidate_scores,
-                          "full_rank": per_user["full"]["avg_rank"]}
-    return result
+def scorer_for(model: Recommender, data: PreparedData, config: EvaluationConfig
+               ) -> FaissScorer | None:
+    """The evaluator's scorer for ``model`` on ``data``: :class:`FaissScorer` where
+    :func:`use_faiss` says so, else None (the evaluator's dense default)."""
+    return FaissScorer(data, config) if use_faiss(model, data.num_items) else None

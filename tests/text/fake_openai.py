@@ -9,6 +9,7 @@ it counts requests and the most requests it served at once.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 from collections import Counter
@@ -135,9 +136,7 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
 
 def main() -> None:
-    """``python -m ur4rec.text.fake_openai [DELAY_MS]``: serve until killed, print the base URL."""
-    import sys
-
+    """``python tests/text/fake_openai.py [DELAY_MS]``: serve until killed, print the base URL."""
     delay_ms = float(sys.argv[1]) if len(sys.argv) > 1 else 0.0
     with FakeOpenAIServer(FakeBehaviour(delay_s=delay_ms / 1000)) as server:
         print(server.base_url, flush=True)

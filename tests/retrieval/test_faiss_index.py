@@ -8,7 +8,7 @@ import torch
 
 from ur4rec.errors import UR4RecError
 from ur4rec.evaluation.metrics import rank_bounds
-from ur4rec.scale.faiss_index import THRESHOLD_ENV, ItemIndex, score_catalogue_threshold
+from ur4rec.retrieval.faiss_index import THRESHOLD_ENV, ItemIndex, score_catalogue_threshold
 
 
 def vectors(rows: int, dim: int = 16, seed: int = 0) -> np.ndarray:

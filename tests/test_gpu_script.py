@@ -21,7 +21,7 @@ import yaml
 
 from ur4rec import api
 
-from ..conftest import REPO, synthetic_interactions
+from .conftest import REPO, synthetic_interactions
 
 SCRIPT = REPO / "benchmarks" / "gpu.sh"
 HAS_GPU = torch.cuda.is_available() or Path("/dev/nvidia0").exists()

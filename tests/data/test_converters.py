@@ -13,10 +13,11 @@ import pytest
 from ur4rec import api
 from ur4rec.cli import main
 from ur4rec.config import ColumnNames, DataConfig
+from ur4rec.data.cli import CONVERT_KINDS
+from ur4rec.data.converters import CONVERTERS, amazon_items, amazon_reviews, movielens_1m_items
 from ur4rec.data.loaders import load_item_metadata
 from ur4rec.data.prepared import prepare_dataset
 from ur4rec.errors import DataError
-from ur4rec.scale.datasets import amazon_items, amazon_reviews, movielens_1m_items
 
 from ..conftest import synthetic_interactions
 
@@ -153,3 +154,13 @@ def test_amazon_reviews_json_lines_and_headerless_ratings(tmp_path):
         amazon_reviews(broken)
     with pytest.raises(DataError, match="line 1 is neither JSON"):
         amazon_items(tmp_path / "ratings_Books.csv")
+
+
+def test_convert_a_missing_file_is_one_line(tmp_path, capsys):
+    assert main(["convert", "ml1m-movies", str(tmp_path / "nope.dat"), "--out",
+                 str(tmp_path / "x.csv")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_convert_kinds_named_in_the_parser_are_the_converters():
+    assert CONVERT_KINDS == tuple(sorted(CONVERTERS))
