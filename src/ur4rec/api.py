@@ -21,7 +21,7 @@ from ur4rec.config import RunConfig, load_config
 from ur4rec.diagnostics.plots import plot_run
 from ur4rec.diagnostics.report import write_diagnosis
 from ur4rec.errors import ConfigError
-from ur4rec.runs.inputs import prepare_data
+from ur4rec.runs.inputs import data_from_folder, prepare_data
 from ur4rec.runs.pipeline import TrainOptions, run_training
 from ur4rec.runs.results import format_results_table
 from ur4rec.runs.serving import LoadedRun, evaluate_run, load_run, recommend, write_ranks
@@ -56,6 +56,8 @@ def train(config: RunConfig | str | Path, output_dir: str | Path, *, resume: boo
     started = time.perf_counter()
     config_file = None if isinstance(config, RunConfig) else Path(config)
     run_config = _as_config(config, overrides)
+    if data_dir is not None:  # the folder decides the data (runs/inputs.data_from_folder)
+        run_config = data_from_folder(run_config, Path(data_dir), overrides or {})
     run_dir = Path(output_dir)
     options = TrainOptions(resume, overwrite, _path(data_dir), _path(llm_data_dir), progress,
                            tensorboard, distributed, callbacks)

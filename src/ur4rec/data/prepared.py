@@ -363,6 +363,7 @@ def build_prepared(raw: RawDataset, config: DataConfig, settings: dict[str, Any]
         "input_interactions": len(raw.interactions), "dropped": dropped,
         "has_kg": bool(len(kg)), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "domain": resolve_domain(settings.get("domain"), items),
+        "data_config": recorded_data_config(config),
     }
     meta.update(raw.meta)  # what the source says of itself: origin, split rule, verification
     if cold_meta:
@@ -561,6 +562,38 @@ def prepare_dataset(config: DataConfig, out: Path | None = None, force: bool = F
     return data
 
 
+def recorded_data_config(config: DataConfig) -> dict[str, Any]:
+    """The data section a folder is prepared with, as ``meta.json["data_config"]`` keeps it:
+    file paths made absolute (the folder is read from other working directories), no
+    ``prepared_dir`` (the folder itself)."""
+    recorded = config.model_dump(mode="json", exclude={"prepared_dir"})
+    for key in ("path", "item_metadata"):
+        if recorded[key] is not None:
+            recorded[key] = str(Path(recorded[key]).resolve())
+    return recorded
+
+
+def data_config_of(folder: Path) -> DataConfig | None:
+    """The data section ``folder`` was prepared with, or None where it records none (a folder
+    of an older ur4rec, or no prepared folder there)."""
+    meta_path = folder / "meta.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        recorded = json.loads(meta_path.read_text(encoding="utf-8")).get("data_config")
+    except (OSError, ValueError):
+        return None
+    return None if recorded is None else DataConfig.model_validate(recorded)
+
+
+def settings_differences(before: dict[str, Any], now: dict[str, Any]) -> str:
+    """``"min_rating: None here, 4.0 there; …"``: the settings that differ, named."""
+    keys = sorted(set(before) | set(now))
+    parts = [f"{key}: {now.get(key)!r} asked for, {before.get(key)!r} there"
+             for key in keys if before.get(key) != now.get(key)]
+    return "; ".join(parts) or "none differ"
+
+
 def stale_inputs(meta: dict[str, Any], folder: Path, settings: dict[str, Any],
                  content: dict[str, str | None]) -> str | None:
     """Why the preparation in ``folder`` no longer matches its inputs, or None when it does.
@@ -571,7 +604,8 @@ def stale_inputs(meta: dict[str, Any], folder: Path, settings: dict[str, Any],
     if fingerprint(meta.get("settings") or {}) != fingerprint(settings):
         raise DataError(
             f"{folder} holds dataset {meta.get('name')!r} prepared with other settings "
-            f"({meta.get('settings')}); choose another folder or pass --force"
+            f"({settings_differences(meta.get('settings') or {}, settings)}); choose another "
+            "folder or pass --force"
         )
     missing = [path for path, digest in content.items() if digest is None]
     if missing:

@@ -11,6 +11,7 @@ reads user texts trains on the training view of them, written before its trainin
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -18,7 +19,13 @@ from typing import Any
 
 from ur4rec.config import RunConfig
 from ur4rec.data.features import load_item_features
-from ur4rec.data.prepared import PreparedData, default_prepared_dir, prepare_dataset
+from ur4rec.data.prepared import (
+    PreparedData,
+    data_config_of,
+    default_prepared_dir,
+    prepare_dataset,
+)
+from ur4rec.errors import ConfigError
 from ur4rec.evaluation.cold import CaseUserTexts
 from ur4rec.models.base import Recommender
 from ur4rec.models.ur4rec import TextInputs
@@ -40,6 +47,34 @@ class ModelInputs:
 
     summary: dict[str, Any] | None = None
     vectors: TextInputs | None = None
+
+
+def data_from_folder(config: RunConfig, data_dir: Path, explicit: Iterable[str] = ()
+                     ) -> RunConfig:
+    """``config`` with the data section ``data_dir`` was prepared with: ``--data_dir`` decides
+    the data, so any model preset runs on a folder prepared from the user's own files.
+
+    ``explicit`` are the keys the user set on purpose (``--set data.…``): one that differs from
+    the folder is refused, naming it, rather than silently overruled. A folder of an older ur4rec
+    records no data section: the config's own is used, as before."""
+    recorded = data_config_of(data_dir)
+    if recorded is None:
+        return config
+    wanted = config.data.model_dump(mode="json", exclude={"prepared_dir"})
+    there = recorded.model_dump(mode="json", exclude={"prepared_dir"})
+    for key in sorted(explicit):
+        field = key.removeprefix("data.").split(".", 1)[0]
+        if key.startswith("data.") and field in there and wanted[field] != there[field]:
+            raise ConfigError(
+                f"--set {key} asks for {wanted[field]!r}, but {data_dir} was prepared with "
+                f"{there[field]!r}; prepare a folder with it (ur4rec data prepare ... --out DIR) "
+                "or leave the setting out")
+    differing = [key for key in there if wanted.get(key) != there[key]]
+    if differing:
+        log.info("data from --data_dir %s (dataset %r, as it was prepared); the config's data "
+                 "section differs in %s and is not used", data_dir, recorded.dataset,
+                 ", ".join(differing))
+    return config.model_copy(update={"data": recorded})
 
 
 def prepare_data(config: RunConfig, data_dir: Path | None = None) -> PreparedData:
