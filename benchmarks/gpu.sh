@@ -46,6 +46,8 @@ need_gpu() {
 case "$MODE" in
   prepare)
     PY=${PYTHON:-python3}
+    "$PY" -c "import ur4rec, torch" 2>/dev/null \
+      || fail "$PY cannot import ur4rec and torch; set PYTHON to the python ur4rec is installed in (e.g. PYTHON=.venv/bin/python)"
     mkdir -p "$BUNDLE/wheels" "$BUNDLE/cache"
     # the versions installed here, as wheels for the GPU machine's Python
     for name in $WHEELS_NEEDED; do

@@ -86,6 +86,16 @@ def test_offline_with_a_torch_without_cuda_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_prepare_with_a_python_without_ur4rec_says_which_to_use(tmp_path):
+    fake = tmp_path / "python"
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    fake.chmod(0o755)
+    result = run_script("prepare", {"PYTHON": str(fake), "BUNDLE": str(tmp_path / "bundle")})
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "cannot import ur4rec" in result.stderr and "PYTHON=" in result.stderr
+    assert not (tmp_path / "bundle").exists()
+
+
 def test_a_run_that_did_not_train_on_the_gpu_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr("ur4rec.api._after_training", lambda run_dir: None)
     data = tmp_path / "log.csv"
