@@ -31,3 +31,18 @@ def test_evaluate_writes_every_section_even_without_the_results_of_training(tmp_
                     "protocol"):
         assert evaluated[section] == trained[section], section
     assert set(evaluated["timing"]) == {"evaluate_s"}
+
+
+def test_results_name_each_protocol_and_evaluate_names_them_in_an_older_file(tmp_path):
+    trained = api.train(_tiny_config(tmp_path, "pop"), tmp_path / "run", progress=False)
+    names = trained["protocol"]["protocols"]
+    items = trained["dataset"]["items"]
+    candidates = trained["protocol"]["num_candidates"]
+    assert set(trained["test"]) == {"sampled", "full"} <= set(names)
+    assert f"among {candidates} candidates" in names["sampled"]
+    assert f"all {items} items" in names["full"] and "history masked" in names["full"]
+    path = tmp_path / "run" / "results.json"
+    older = json.loads(path.read_text("utf-8"))
+    del older["protocol"]["protocols"]  # as a version before the names wrote it
+    path.write_text(json.dumps(older), encoding="utf-8")
+    assert api.evaluate(tmp_path / "run")["protocol"]["protocols"] == names

@@ -109,10 +109,23 @@ def evaluate_model(model: Recommender, data: PreparedData, evaluator: Evaluator,
 def protocol(data: PreparedData, config: EvaluationConfig) -> dict[str, Any]:
     """``results.json["protocol"]``: how the figures were measured."""
     candidates = int(data.valid_candidates.shape[1])
-    return {"num_candidates": candidates, "ties": config.ties,
+    return {"protocols": protocol_names(candidates, data.num_items, config.mask_history),
+            "num_candidates": candidates, "ties": config.ties,
             "mask_history": config.mask_history,
             "selection": f"valid {config.protocol} {config.metric}",
             "chance_sampled": random_guess_expectation(candidates, config.ks)}
+
+
+def protocol_names(candidates: int, items: int, mask_history: bool) -> dict[str, str]:
+    """What each metrics key (``sampled``, ``full``) measured, in words: the two protocols
+    published figures use, which must never be compared with each other."""
+    shown = "the user's history masked" if mask_history else "the user's history not masked"
+    return {"sampled": f"the target among {candidates} candidates: it and {candidates - 1} "
+                       "negatives sampled once per user and split (LLM-ESR's protocol)",
+            "full": f"the target among all {items} items, {shown} (full ranking: the eSASRec "
+                    "benchmark and most recent papers)",
+            "split": "leave-one-out in time order: each user's last interaction is the test "
+                     "target, the one before it the validation target"}
 
 
 def run_results(config: RunConfig, parameters: int, evaluation: Evaluation,

@@ -31,6 +31,7 @@ from ur4rec.runs.inputs import case_user_texts, model_inputs, prepare_data
 from ur4rec.runs.results import (
     RunResults,
     evaluate_model,
+    protocol,
     read_results,
     run_results,
     write_results,
@@ -114,6 +115,8 @@ def evaluate_run(run_dir: str | Path, save_ranks: str | Path | None = None,
                            run_results(run.config, count_parameters(run.model), evaluation,
                                        run.data, None))
     # the routing's cold slice reads the case texts too: refreshed with the cold figures
+    # how the figures were measured, as this version words it (an older file may not say)
+    results.protocol = protocol(run.data, run.config.evaluation)
     results.routing_by_slice = (routing_by_slice(run.model, run.data, case_texts)
                                 or results.routing_by_slice)
     results.timing = {**(results.timing or {}),
