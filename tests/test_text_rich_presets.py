@@ -1,0 +1,45 @@
+"""The SASRec presets of the text-rich datasets (configs/sasrec_{beauty,scientific,yelp}.yaml):
+their model settings carry over to a user's own file when only the data section is overridden."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from ur4rec.cli import main
+from ur4rec.config import load_config
+
+from .conftest import synthetic_interactions
+
+PRESETS = {"sasrec_beauty": "amazon-beauty", "sasrec_scientific": "amazon-scientific",
+           "sasrec_yelp": "yelp"}
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_a_preset_names_its_dataset_and_selects_on_full_ranking(name):
+    config = load_config(name)
+    assert config.data.dataset == PRESETS[name] and config.model == "sasrec"
+    assert config.evaluation.protocol == "full" and config.training.loss == "ce"
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_a_preset_trains_on_your_own_file_by_overriding_the_data_section(name, tmp_path,
+                                                                        monkeypatch):
+    monkeypatch.setenv("UR4REC_CACHE_DIR", str(tmp_path / "cache"))
+    log = tmp_path / "inter.csv"
+    synthetic_interactions(num_users=30, num_items=40, length=12).rename(
+        columns={"user": "user_id", "item": "item_id"}).to_csv(log, index=False)
+    run = tmp_path / "run"
+    assert main(["train", "--config", name, "--output_dir", str(run),
+                 "--set", "data.dataset=mine", "--set", f"data.path={log}",
+                 "--set", "data.num_candidates=10",
+                 "--set", "training.epochs_per_stage=1", "--set", "training.device=cpu"]) == 0
+    used = yaml.safe_load((run / "config.yaml").read_text())
+    preset = load_config(name)
+    assert used["data"]["path"] == str(log) and used["data"]["dataset"] == "mine"
+    assert used["sasrec"] == preset.sasrec.model_dump(mode="json")
+    results = json.loads((run / "results.json").read_text())
+    assert results["dataset"]["users"] == 30
+    assert results["protocol"]["selection"] == "valid full ndcg@10"
