@@ -2,7 +2,7 @@
 
     python benchmarks/cold_halves.py --runs runs/cold --seeds 1 2 3
 
-Two things that were tried and not shipped, reproducible here (docs/benchmarks.md, "Cold items"):
+Two things that were tried and not shipped, reproducible here (docs/history/benchmarks-2026-11-to-12.md, "Cold items"):
 
 - **ensembles**: the sum of several cold runs' scores, each standardised per user over the cold
   items (so no member dominates by scale) — e.g. the text→id map + the retriever;
@@ -12,7 +12,7 @@ Two things that were tried and not shipped, reproducible here (docs/benchmarks.m
   log(1 + held-out count).
 
 Every figure is cold full NDCG@10 on each half (:func:`ur4rec.evaluation.cold.cold_halves`).
-``--runs`` holds the ``bench_train.py`` folders of docs/benchmarks.md (``text_to_id_loo``,
+``--runs`` holds the ``bench_train.py`` folders of docs/benchmarks.md, "Cold items" (``text_to_id_loo``,
 ``text_to_id_llm_loo``, ``adapter_align05``, ``retriever``, ``sasrec_adapter``, each ``seedN``).
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU device check (benchmarks/gpu_check.py): speed, SM utilisation, determinism and quality
-# of ur4rec on one NVIDIA GPU, printed as the table of docs/benchmarks.md ("GPU").
+# of ur4rec on one NVIDIA GPU, printed as the table of docs/gpu.md ("The device check").
 #
 # Three ways to run it:
 #

@@ -5,7 +5,7 @@
 
 Runs every step as its own ``ur4rec`` command (``python -m ur4rec``, so the machine's own python
 with the project on ``PYTHONPATH`` works) while ``nvidia-smi dmon`` samples the streaming
-multiprocessors' utilisation every second, then prints the table of docs/benchmarks.md, "GPU":
+multiprocessors' utilisation every second, then prints the table of docs/gpu.md, "The device check":
 
 - SASRec, ML-100K (``configs/sasrec_ml100k_gpu.yaml``): training seconds per epoch (median),
   whole run, SM utilisation while it trains; three more seeds for the quality check;

@@ -3,7 +3,7 @@ bundle, and the parts of the check that need no GPU (its table, its comparisons,
 run that did not train on the GPU).
 
 Training on a GPU cannot be tested here (no CUDA device); the check itself was run on one
-(docs/benchmarks.md, "GPU"), and ``gpu_check.py --device cpu --smoke`` runs its whole plan tiny.
+(docs/gpu.md, "The device check"), and ``gpu_check.py --device cpu --smoke`` runs its whole plan tiny.
 """
 
 from __future__ import annotations
