@@ -52,7 +52,7 @@ def deterministic_kernels(enabled: bool, device: torch.device | None = None) -> 
     workspace (``CUBLAS_WORKSPACE_CONFIG``, set here unless the user set it), and attention runs
     on PyTorch's plain ("math") kernel — the fused cuDNN and memory-efficient backward passes
     are not deterministic, and under this mode the cuDNN one also cost ~6× the whole step
-    (docs/benchmarks.md, "GPU").
+    (docs/gpu.md, "The device check").
     """
     before = torch.are_deterministic_algorithms_enabled()
     before_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
@@ -62,7 +62,7 @@ def deterministic_kernels(enabled: bool, device: torch.device | None = None) -> 
         log.warning("training.deterministic is false: CUDA's fused attention and index kernels "
                     "add in a varying order, so two runs of one seed can differ in the last "
                     "digits (set training.deterministic: true for repeatable runs; its cost: "
-                    "docs/benchmarks.md, \"GPU\")")
+                    "docs/gpu.md, \"The device check\")")
     if enabled:
         torch.use_deterministic_algorithms(True, warn_only=True)
         # filling every torch.empty with NaN is for finding reads of uninitialised memory; it
