@@ -1,5 +1,6 @@
-"""The SASRec presets of the text-rich datasets (configs/sasrec_{beauty,scientific,yelp}.yaml):
-their model settings carry over to a user's own file when only the data section is overridden."""
+"""The presets of the text-rich datasets: SASRec alone (configs/sasrec_{beauty,scientific,yelp}.yaml)
+and the best text-using model measured (configs/ur4rec_*.yaml: SASRec with the item-text adapter).
+Their model settings carry over to a user's own file when only the data section is overridden."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from ur4rec.config import load_config
 from .conftest import synthetic_interactions
 
 PRESETS = {"sasrec_beauty": "amazon-beauty", "sasrec_scientific": "amazon-scientific",
-           "sasrec_yelp": "yelp"}
+           "sasrec_yelp": "yelp", "ur4rec_scientific": "amazon-scientific"}
+TEXT_PRESETS = [name for name in PRESETS if name.startswith("ur4rec_")]
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -22,6 +24,17 @@ def test_a_preset_names_its_dataset_and_selects_on_full_ranking(name):
     config = load_config(name)
     assert config.data.dataset == PRESETS[name] and config.model == "sasrec"
     assert config.evaluation.protocol == "full" and config.training.loss == "ce"
+    assert config.sasrec.item_text == ("adapter" if name in TEXT_PRESETS else "none")
+
+
+@pytest.mark.parametrize("name", TEXT_PRESETS)
+def test_a_text_preset_is_its_sasrec_preset_with_item_text(name):
+    dataset = {"amazon-beauty": "beauty", "amazon-scientific": "scientific", "yelp": "yelp"}
+    base = load_config(f"sasrec_{dataset[PRESETS[name]]}")
+    text = load_config(name)
+    assert text.sasrec.model_dump() == base.sasrec.model_copy(
+        update={"item_text": "adapter"}).model_dump()
+    assert text.training.model_dump() == base.training.model_dump()
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
