@@ -1,6 +1,6 @@
 """The presets of the text-rich datasets: SASRec alone (configs/sasrec_{beauty,scientific,yelp}.yaml)
 and the best text-using model measured (configs/ur4rec_*.yaml: SASRec with the item-text adapter and
-item-id dropout 0.3, chosen on Scientific and carried to Beauty unchanged).
+item-id dropout 0.3, chosen on Scientific and carried to Beauty and Yelp unchanged).
 Their model settings carry over to a user's own file when only the data section is overridden."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from .conftest import synthetic_interactions
 
 PRESETS = {"sasrec_beauty": "amazon-beauty", "sasrec_scientific": "amazon-scientific",
            "sasrec_yelp": "yelp", "ur4rec_beauty": "amazon-beauty",
-           "ur4rec_scientific": "amazon-scientific"}
+           "ur4rec_scientific": "amazon-scientific", "ur4rec_yelp": "yelp"}
 TEXT_PRESETS = [name for name in PRESETS if name.startswith("ur4rec_")]
 
 

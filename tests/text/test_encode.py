@@ -56,3 +56,22 @@ def test_an_unknown_encoder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(UR4RecError, match="encoder .* cannot be loaded"):
         encode_texts(["x"], encoder=str(tmp_path / "no-such-model-folder") + "-absent/x")
+
+
+def test_a_long_encoding_shows_a_progress_bar_and_a_short_one_does_not(monkeypatch):
+    """Minutes of encoding with no sign of life read as a hang; a handful of texts need no bar."""
+    shown: list[bool] = []
+
+    class RecordingEncoder:
+        backend = "recording"
+
+        def encode(self, texts, batch_size=32, convert_to_numpy=True, show_progress_bar=False):
+            shown.append(show_progress_bar)
+            return np.ones((len(texts), 4), np.float32)
+
+    monkeypatch.setattr(encode, "load_encoder", lambda location, device=None: RecordingEncoder())
+    monkeypatch.setattr(encode, "PROGRESS_FROM", 3)
+    encode_texts(["a", "b"])
+    encode_texts(["c", "d", "e"])
+    encode_texts(["f", "g", "h"], progress=False)
+    assert shown == [False, True, False]

@@ -225,3 +225,28 @@ def test_imported_item_texts_for_unknown_ids_are_refused_in_one_line(films, tmp_
     assert run.item_texts[1] == "Known."
     with pytest.raises(ConfigError, match="texts.item_dir: .* does not exist"):
         texts_for_run(config(item_dir=tmp_path / "nowhere"), films, tmp_path / "run3", None)
+
+
+def test_a_model_that_reads_item_texts_only_encodes_no_user_text(films, tmp_path, monkeypatch):
+    """SASRec with the item-text adapter reads item vectors only: encoding the users' texts too
+    would double the first run's encoding on Amazon data for nothing."""
+    from ur4rec.config import SASRecConfig
+    from ur4rec.runs.inputs import model_inputs
+
+    seen: list[str] = []
+
+    class Recording(HashEncoder):
+        def encode(self, texts, **kwargs):
+            seen.extend(texts)
+            return super().encode(texts, **kwargs)
+
+    monkeypatch.setattr(encode, "load_encoder", lambda location, device=None: Recording())
+    adapter = RunConfig(model="sasrec", sasrec=SASRecConfig(item_text="adapter"))
+    inputs = model_inputs(adapter, films, tmp_path / "adapter", None)
+    full = texts_for_run(config(), films, tmp_path / "full", None)
+    assert len(seen) == len(set(full.item_texts[1:])) + len(set(full.user_texts)) > 0
+    assert set(seen[:len(set(full.item_texts[1:]))]) == set(full.item_texts[1:])
+    assert not inputs.vectors.user_text.any()
+    assert np.array_equal(inputs.vectors.item_text, full.item_vectors)
+    assert inputs.summary["sides"]["users"]["encoded"] is False
+    assert full.info["sides"]["users"]["encoded"] is True

@@ -93,7 +93,8 @@ def model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
     """Text (and image) vectors for a text model, and their summary; nothing for the others."""
     if not reads_texts(config):
         return ModelInputs()
-    texts = texts_for_run(config, data, run_dir, llm_data_dir)
+    texts = texts_for_run(config, data, run_dir, llm_data_dir,
+                          encode_users=config.model in RETRIEVER_MODELS)
     summary = texts.describe()
     train_view = _training_view(config, data, summary)
     image = None

@@ -9,7 +9,8 @@
    folder's);
 3. **fill the gaps** (:func:`fill_missing_with_template`): a user or item without a text gets
    the template text — counted and flagged, never silently;
-4. **encode** (:func:`encode_run_texts`): every text through the embedding cache;
+4. **encode** (:func:`encode_run_texts`): every text the model reads through the embedding cache
+   (user texts only for a model that reads them: a third of Beauty's texts are items);
 5. **record provenance** (:func:`record_provenance`): where each side came from, whether it may
    leak, what was filled in — into ``results.json["texts"]`` and ``run_dir/texts.json``.
 
@@ -83,16 +84,20 @@ class CompleteTexts:
 
 
 def texts_for_run(config: RunConfig, data: PreparedData, run_dir: Path,
-                  llm_data_dir: Path | None) -> RunTexts:
-    """Texts → vectors for training, in the five steps of the module docstring."""
+                  llm_data_dir: Path | None, encode_users: bool = True) -> RunTexts:
+    """Texts → vectors for training, in the five steps of the module docstring.
+    ``encode_users=False`` (a model that reads item texts only) leaves ``user_vectors`` zeros
+    and says so in the record (``sides.users.encoded``)."""
     started = time.perf_counter()
     texts_config, run_dir = config.texts, Path(run_dir)
     source = choose_source(texts_config, data, run_dir, llm_data_dir)
     folder = produce_texts(source, texts_config, data)
     texts = fill_missing_with_template(folder, data, texts_config.item_statistics)
     _warn_imported_item_statistics(texts, texts_config, source)
-    user_vectors, item_vectors, report = encode_run_texts(texts, texts_config, data)
+    user_vectors, item_vectors, report = encode_run_texts(texts, texts_config, data,
+                                                          encode_users)
     info = record_provenance(source, folder, texts, report, texts_config, data)
+    info["sides"]["users"]["encoded"] = encode_users
     info["seconds"] = round(time.perf_counter() - started, 3)
     _write_record(run_dir, info, texts_config)
     return RunTexts(user_vectors, item_vectors, texts.user_fallback, texts.item_fallback, info,
@@ -176,19 +181,23 @@ def _warn_imported_item_statistics(texts: CompleteTexts, config: TextsConfig,
 
 # --- step 4: encode -------------------------------------------------------------------------------
 
-def encode_run_texts(texts: CompleteTexts, config: TextsConfig, data: PreparedData
-                     ) -> tuple[np.ndarray, np.ndarray, EncodeReport]:
+def encode_run_texts(texts: CompleteTexts, config: TextsConfig, data: PreparedData,
+                     encode_users: bool = True) -> tuple[np.ndarray, np.ndarray, EncodeReport]:
     """``(user_vectors [U, D], item_vectors [N + 1, D] with row 0 zeros, report)``; the
-    encoder's dimension must be ``texts.embedding_dim``."""
-    vectors, report = encode_texts(texts.users + texts.items[1:], config.encoder_model,
+    encoder's dimension must be ``texts.embedding_dim``. ``encode_users=False``: the user rows
+    are zeros and no user text is encoded."""
+    users = texts.users if encode_users else []
+    vectors, report = encode_texts(users + texts.items[1:], config.encoder_model,
                                    config.encode_batch_size)
     if report.dim != config.embedding_dim:
         raise ConfigError(f"texts.embedding_dim is {config.embedding_dim} but encoder "
                           f"{report.encoder!r} gives {report.dim}-d vectors; set "
                           f"texts.embedding_dim: {report.dim}")
     item_vectors = np.zeros((data.num_items + 1, report.dim), dtype=np.float32)
-    item_vectors[1:] = vectors[data.num_users:]
-    return vectors[:data.num_users], item_vectors, report
+    item_vectors[1:] = vectors[len(users):]
+    user_vectors = (vectors[:data.num_users] if encode_users
+                    else np.zeros((data.num_users, report.dim), dtype=np.float32))
+    return user_vectors, item_vectors, report
 
 
 # --- step 5: record provenance --------------------------------------------------------------------
