@@ -104,13 +104,17 @@ class SASRecConfig(_Section):
     # weight of the adapter's alignment term, mean 1 − cos(A(t_i), id_i) over trained items
     # (ids detached), added to SASRec's loss; 0 = off
     item_text_align_weight: float = Field(default=0.0, ge=0.0)
+    # projections of the text view: 1 = one linear map; K > 1 = UniSRec's MoE adaptor (K
+    # whitening experts mixed per item by a gate over its text)
+    item_text_experts: int = Field(default=1, ge=1)
 
     @model_validator(mode="after")
     def _text_options_need_the_adapter(self) -> SASRecConfig:
-        for key in ("item_text_id_dropout", "item_text_align_weight"):
-            if getattr(self, key) and self.item_text != "adapter":
+        for key in ("item_text_id_dropout", "item_text_align_weight", "item_text_experts"):
+            default = 1 if key == "item_text_experts" else 0
+            if getattr(self, key) != default and self.item_text != "adapter":
                 raise ValueError(f"sasrec.{key} acts on the item-text adapter: set "
-                                 f"sasrec.item_text: adapter, or leave {key} at 0")
+                                 f"sasrec.item_text: adapter, or leave {key} at {default}")
         return self
 
     @model_validator(mode="after")

@@ -143,3 +143,42 @@ def test_pca_start_is_fitted_on_trained_items_only():
     top = np.linalg.svd(centred, full_matrices=False)[2][0]
     weight = model.encoder.item_view.project.weight.detach().numpy()
     assert abs(abs(float(weight[0] @ top)) - 1) < 1e-4
+
+
+def test_the_mixture_adaptor_mixes_whitening_experts_by_a_gate_over_the_text():
+    """``item_text_experts: K`` replaces the one linear map by UniSRec's MoE adaptor: the view
+    is Σ_k softmax(t·G)_k (t − b_k)·W_k, exactly, and the gate decides per item."""
+    from ur4rec.models.item_text import MixtureTextProjection
+
+    model, text = _model(item_text_experts=3)
+    project = model.encoder.item_view.project
+    assert isinstance(project, MixtureTextProjection)
+    with torch.no_grad():
+        project.router.weight.normal_()
+    t = torch.as_tensor(text)
+    gates = torch.softmax(t @ project.router.weight.T, dim=-1)
+    expected = sum(gates[:, [k]] * ((t - project.shift[k]) @ project.weight[k]) for k in range(3))
+    torch.testing.assert_close(project(t), expected)
+    positive = t.abs() + 0.1
+    only_first = torch.zeros_like(project.router.weight)
+    only_first[0] = 1e4  # positive texts: a gate that picks expert 0 for every one
+    with torch.no_grad():
+        project.router.weight.copy_(only_first)
+        project.weight[1:].normal_()  # experts the gate never picks: no effect
+    torch.testing.assert_close(project(positive), (positive - project.shift[0]) @ project.weight[0])
+
+
+def test_the_mixture_adaptor_starts_near_the_principal_components_map():
+    linear, text = _model()
+    mixture, _ = _model(item_text_experts=4)
+    t = torch.as_tensor(text)
+    one = linear.encoder.item_view.project(t)
+    many = mixture.encoder.item_view.project(t)
+    assert (many - one).norm() < 0.2 * one.norm()  # the experts differ by a little noise only
+    weights = mixture.encoder.item_view.project.weight
+    assert not torch.equal(weights[0], weights[1])
+
+
+def test_experts_without_the_adapter_are_an_error():
+    with pytest.raises(ValueError, match="item_text_experts acts on the item-text adapter.*at 1"):
+        SASRecConfig(item_text_experts=2)

@@ -156,7 +156,7 @@ class SASRec(Recommender):
                                   "texts (model: sasrec and ur4rec read them from texts.*)")
             view = ItemTextAdapter(item_text, config.hidden_dim, trained_items,
                                    config.item_text_gate_init, config.item_text_pca_init,
-                                   config.item_text_id_dropout)
+                                   config.item_text_id_dropout, config.item_text_experts)
         self.encoder = SASRecEncoder(num_items, config, view)
 
     @property
