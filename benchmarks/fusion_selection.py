@@ -1,21 +1,54 @@
-"""Apply ``fusion.select_weights`` to finished runs and print test metrics before and after.
+"""Apply the fusion-share selection to finished runs and print test metrics before and after.
 
     python benchmarks/fusion_selection.py runs/bench/ur4rec_ml100k/seed1 …
+    python benchmarks/fusion_selection.py runs/ur4rec_beauty/seed1 …   # model: sasrec runs
 
-The same function training calls when ``fusion.select_weights: true`` (weights chosen on the
-validation split only), applied to runs trained without it; the runs are not modified.
+The same function training calls after training (shares chosen on the validation split only),
+applied to runs trained without it; the runs are not modified. A UR4Rec run selects its
+``fusion.select_weights`` share; a SASRec run is rebuilt with
+``sasrec.select_text_score_share: true`` — the same weights, since training never reads the text
+score — and selects the share of the text zero-shot score. Columns: the SASRec share before and
+chosen, and test full NDCG@10, Recall@10 and full NDCG@10 on the tail-item and short-history
+slices, before and after.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ur4rec import api
-from ur4rec.evaluation.evaluator import Evaluator
+from ur4rec.evaluation.evaluator import Evaluator, SplitResult
+from ur4rec.models.base import Recommender
+from ur4rec.models.factory import build_model
+from ur4rec.runs.inputs import model_inputs
 from ur4rec.training.fusion_selection import select_fusion_weights
+
+SLICES = ("item_tail", "user_short")
+
+
+def selecting_model(run: Any) -> Recommender:
+    """The run's model, or — for a SASRec run without it — the same weights rebuilt with
+    ``sasrec.select_text_score_share`` (the one buffer it adds starts at the configured 0)."""
+    if run.model.selects_fusion_weights or run.config.model != "sasrec":
+        return run.model
+    sasrec = run.config.sasrec.model_copy(update={"select_text_score_share": True})
+    config = run.config.model_copy(update={"sasrec": sasrec})
+    model = build_model(config, run.data,
+                        model_inputs(config, run.data, run.run_dir, None).vectors)
+    missing, unexpected = model.load_state_dict(run.model.state_dict(), strict=False)
+    if missing != ["text_score_share"] or unexpected:
+        raise RuntimeError(f"{run.run_dir}: rebuilt model differs ({missing}, {unexpected})")
+    return model.to(run.device).eval()
+
+
+def cells(result: SplitResult) -> list[str]:
+    full = result.metrics["full"]
+    return ([f"{full['ndcg@10']:.4f}", f"{full['hit@10']:.4f}"]
+            + [f"{result.slices['full'][name]['ndcg@10']:.4f}" for name in SLICES])
 
 
 def main() -> None:
@@ -23,24 +56,22 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print("| run | SASRec share | test sampled NDCG@10 | hit@5 | full NDCG@10 "
-          "| chosen share | test sampled NDCG@10 | hit@5 | full NDCG@10 |")
-    print("|---" * 9 + "|")
+    figures = "test N@10 | R@10 | tail N@10 | short N@10"
+    print(f"| run | SASRec share | {figures} | chosen share | valid | {figures} |")
+    print("|---" * 12 + "|")
     for run_dir in args.runs:
         run = api.load_run(run_dir)
+        model = selecting_model(run)
         evaluator = Evaluator(run.data, run.config.evaluation)
-        before = evaluator.evaluate(run.model, "test", run.device).metrics
-        chosen = select_fusion_weights(run.model, evaluator, run.device,
+        before = evaluator.evaluate(model, "test", run.device)
+        chosen = select_fusion_weights(model, evaluator, run.device,
                                        (run.config.evaluation.protocol,
                                         run.config.evaluation.metric))
-        after = evaluator.evaluate(run.model, "test", run.device).metrics
-        cells = [f"{chosen['configured_sasrec_weight']:.2f}"]
-        for metrics in (before, after):
-            cells += [f"{metrics['sampled']['ndcg@10']:.4f}", f"{metrics['sampled']['hit@5']:.4f}",
-                      f"{metrics['full']['ndcg@10']:.4f}"]
-            if metrics is before:
-                cells.append(f"{chosen['sasrec_weight']:.2f}")
-        print(f"| {run_dir} | " + " | ".join(cells) + " |")
+        after = evaluator.evaluate(model, "test", run.device)
+        best_valid = chosen["valid"][f"{chosen['sasrec_weight']:.2f}"]
+        row = ([f"{chosen['configured_sasrec_weight']:.2f}"] + cells(before)
+               + [f"{chosen['sasrec_weight']:.2f}", f"{best_valid:.4f}"] + cells(after))
+        print(f"| {run_dir} | " + " | ".join(row) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The presets of the text-rich datasets: SASRec alone (configs/sasrec_{beauty,scientific,yelp}.yaml)
-and the best text-using model measured (configs/ur4rec_*.yaml: SASRec with the item-text adapter and
-item-id dropout 0.3, chosen on Scientific and carried to Beauty and Yelp unchanged).
+and the best text-using model measured (configs/ur4rec_*.yaml: SASRec with the item-text adapter,
+item-id dropout 0.3 and the text zero-shot score blended into the ranking at a share chosen on
+validation; chosen on Scientific and carried to Beauty and Yelp unchanged).
 Their model settings carry over to a user's own file when only the data section is overridden."""
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def test_a_text_preset_is_its_sasrec_preset_with_item_text(name):
     base = load_config(f"sasrec_{dataset[PRESETS[name]]}")
     text = load_config(name)
     assert text.sasrec.model_dump() == base.sasrec.model_copy(
-        update={"item_text": "adapter", "item_text_id_dropout": 0.3}).model_dump()
+        update={"item_text": "adapter", "item_text_id_dropout": 0.3,
+                "select_text_score_share": True}).model_dump()
     assert text.training.model_dump() == base.training.model_dump()
 
 
@@ -58,3 +60,5 @@ def test_a_preset_trains_on_your_own_file_by_overriding_the_data_section(name, t
     results = json.loads((run / "results.json").read_text())
     assert results["dataset"]["users"] == 30
     assert results["protocol"]["selection"] == "valid full ndcg@10"
+    if name in TEXT_PRESETS:  # the text score's share, chosen on validation
+        assert set(results["fusion_selection"]) >= {"sasrec_weight", "text_weight"}

@@ -107,6 +107,19 @@ class SASRecConfig(_Section):
     # projections of the text view: 1 = one linear map; K > 1 = UniSRec's MoE adaptor (K
     # whitening experts mixed per item by a gate over its text)
     item_text_experts: int = Field(default=1, ge=1)
+    # the ranking blends SASRec's scores with the text zero-shot score (models/text_similarity.py):
+    # (1 − s)·z(SASRec) + s·z(text), z a per-user z-score over the items; 0 = SASRec alone.
+    # Training never reads it; it needs item texts, not the adapter
+    text_score_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    # after training, choose the share on the validation split (0.0–1.0 in steps of 0.1)
+    select_text_score_share: bool = False
+    # the text score's user: the mean text of this many most recent items
+    text_score_history_len: int = Field(default=50, ge=1)
+
+    @property
+    def blends_text_score(self) -> bool:
+        """Whether the ranking reads the text zero-shot score (now or after selection)."""
+        return self.text_score_share > 0 or self.select_text_score_share
 
     @model_validator(mode="after")
     def _text_options_need_the_adapter(self) -> SASRecConfig:

@@ -329,8 +329,11 @@ def test_fusion_selection_can_choose_one_branch_alone(best_share):
     from ur4rec.training.fusion_selection import select_fusion_weights
 
     fusion = SimpleNamespace(fixed=torch.tensor([0.5, 0.5]))
-    model = SimpleNamespace(fusion=fusion, score_all_shares=lambda batch, shares: {
-        repr(share): share for share in shares})  # stands in for each share's scores
+    model = SimpleNamespace(
+        fused_with="retriever", sasrec_share=lambda: float(fusion.fixed[0]),
+        set_sasrec_share=lambda share: fusion.fixed.copy_(torch.tensor([share, 1.0 - share])),
+        score_all_shares=lambda batch, shares: {
+            repr(share): share for share in shares})  # stands in for each share's scores
 
     class Evaluator_:
         def evaluate_many(self, model, split, device, score_variants):

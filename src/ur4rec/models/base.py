@@ -11,6 +11,7 @@ attribute. What a stage trains and scores is the stage table of :mod:`ur4rec.mod
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,7 +118,15 @@ class Recommender(nn.Module):
     :attr:`UserBatch.user_text` for cases cut before the end of that part (cold-item cases)"""
     selects_fusion_weights: bool = False
     """whether the trainer chooses the model's fusion weights on validation after training
-    (UR4Rec with ``fusion.select_weights``: :mod:`ur4rec.training.fusion_selection`)"""
+    (:mod:`ur4rec.training.fusion_selection`: UR4Rec with ``fusion.select_weights``, SASRec with
+    ``sasrec.select_text_score_share``); such a model implements :meth:`sasrec_share`,
+    :meth:`set_sasrec_share` and :meth:`score_all_shares`"""
+    fused_with: str = ""
+    """what SASRec's scores are fused with where :attr:`selects_fusion_weights` (``retriever``,
+    ``text``): the name the selection's summary gives the other share"""
+    inner_product_scores: bool = False
+    """whether :meth:`score_all` is ``user_state(batch) @ item_embeddings.T`` (FAISS can then
+    serve a large catalogue: :mod:`ur4rec.retrieval.search`)"""
 
     # ------------------------------------------------------------------ scoring
     def score_all(self, batch: UserBatch) -> torch.Tensor:
@@ -128,6 +137,21 @@ class Recommender(nn.Module):
     def score_items(self, batch: UserBatch, items: torch.Tensor) -> torch.Tensor:
         """Scores of chosen items ``[B, C]``; models may override with a cheaper path."""
         return self.score_all(batch).gather(1, items)
+
+    def sasrec_share(self) -> float:
+        """The share of SASRec's standardised scores in the fused ranking (the other part:
+        :attr:`fused_with`)."""
+        raise NotImplementedError(f"{type(self).__name__} fuses no scores")
+
+    def set_sasrec_share(self, share: float) -> None:
+        """Rank with SASRec share ``share`` from now on (saved with the model's state)."""
+        raise NotImplementedError(f"{type(self).__name__} fuses no scores")
+
+    def score_all_shares(self, batch: UserBatch, shares: Sequence[float]
+                         ) -> dict[str, torch.Tensor]:
+        """``{repr(w): [B, N + 1]}``: :meth:`score_all` as it would be with SASRec share ``w``,
+        for each of ``shares``, from branch scores computed once."""
+        raise NotImplementedError(f"{type(self).__name__} fuses no scores")
 
     def scored_by(self, scoring: str) -> Recommender:
         """The model scored with ``scoring`` (a stage's ``scores``, :mod:`ur4rec.models.stages`):

@@ -9,6 +9,7 @@ holding the newest item of the right-padded sequence, ``length - 1`` (the protot
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -18,6 +19,7 @@ from torch import nn
 from ur4rec.config import SASRecConfig
 from ur4rec.errors import ConfigError
 from ur4rec.models.base import Recommender, TrainBatch, TrainingStep, UserBatch
+from ur4rec.models.fusion import standardize
 from ur4rec.models.item_text import ItemTextAdapter
 from ur4rec.models.losses import (
     fixed_shapes,
@@ -26,6 +28,7 @@ from ur4rec.models.losses import (
     shared_softmax,
     weigh_components,
 )
+from ur4rec.models.text_similarity import RecentTextSimilarity
 
 
 class FastDropout(nn.Module):
@@ -139,12 +142,23 @@ class SASRecEncoder(nn.Module):
 
 
 class SASRec(Recommender):
-    """The sequence model on its own (``model: sasrec``), and the sequence branch of UR4Rec."""
+    """The sequence model on its own (``model: sasrec``), and the sequence branch of UR4Rec.
+
+    With ``sasrec.text_score_share`` ``s`` > 0 (or ``select_text_score_share``, which chooses
+    ``s`` on validation after training) the ranking is ``(1 − s)·z(SASRec) + s·z(text)``: z a
+    per-user z-score over the items, text the zero-shot score of
+    :class:`~ur4rec.models.text_similarity.RecentTextSimilarity`. The text score knows how every
+    item reads, the ids only how the trained ones were bought — on Amazon data the blend lifts
+    short histories and rare items (docs/text-value.md). Training never reads it.
+    """
+
+    fused_with = "text"
 
     def __init__(self, num_items: int, config: SASRecConfig, item_text: Any = None,
                  trained_items: Any = None) -> None:
-        """``item_text`` ``[N + 1, E]`` frozen text vectors and ``trained_items`` ``[N + 1]``
-        training counts feed ``sasrec.item_text: adapter`` (ids of untrained items are zeroed)."""
+        """``item_text`` ``[N + 1, E]`` frozen text vectors feed ``sasrec.item_text: adapter``
+        and the text score; ``trained_items`` ``[N + 1]`` training counts feed the adapter (ids
+        of untrained items are zeroed)."""
         super().__init__()
         self.num_items = num_items
         self.config = config
@@ -158,6 +172,16 @@ class SASRec(Recommender):
                                    config.item_text_gate_init, config.item_text_pca_init,
                                    config.item_text_id_dropout, config.item_text_experts)
         self.encoder = SASRecEncoder(num_items, config, view)
+        self.text_similarity: RecentTextSimilarity | None = None
+        if config.blends_text_score:
+            if item_text is None:
+                raise ConfigError("sasrec.text_score_share / select_text_score_share blend in "
+                                  "the text score but this model gets no item texts")
+            self.text_similarity = RecentTextSimilarity(item_text, config.text_score_history_len)
+            # saved with the model: a run's final.pt ranks with the share chosen on validation
+            self.register_buffer("text_score_share", torch.tensor(config.text_score_share))
+        self.selects_fusion_weights = config.select_text_score_share
+        self.inner_product_scores = self.text_similarity is None
 
     @property
     def item_embeddings(self) -> torch.Tensor:
@@ -179,7 +203,40 @@ class SASRec(Recommender):
         return hidden[torch.arange(len(last), device=hidden.device), last]
 
     def score_all(self, batch: UserBatch) -> torch.Tensor:
-        return self.user_state(batch) @ self.item_embeddings.T
+        """``[B, N + 1]``: ``<user state, item vector>``, blended with the text score where
+        ``sasrec.text_score_share`` (or the share chosen on validation) is above 0."""
+        scores = self.user_state(batch) @ self.item_embeddings.T
+        if self.text_similarity is None:
+            return scores
+        return self._blend(scores, self.text_similarity(batch.history, batch.lengths),
+                           1.0 - self.sasrec_share())
+
+    def sasrec_share(self) -> float:
+        return 1.0 - (0.0 if self.text_similarity is None else float(self.text_score_share))
+
+    def set_sasrec_share(self, share: float) -> None:
+        if self.text_similarity is None:
+            raise ValueError("this SASRec blends no text score (sasrec.text_score_share)")
+        self.text_score_share.fill_(1.0 - share)
+
+    def score_all_shares(self, batch: UserBatch, shares: Sequence[float]
+                         ) -> dict[str, torch.Tensor]:
+        if self.text_similarity is None:
+            raise ValueError("this SASRec blends no text score (sasrec.text_score_share)")
+        scores = self.user_state(batch) @ self.item_embeddings.T
+        text = self.text_similarity(batch.history, batch.lengths)
+        return {repr(share): self._blend(scores, text, 1.0 - share) for share in shares}
+
+    @staticmethod
+    def _blend(scores: torch.Tensor, text: torch.Tensor, text_share: float) -> torch.Tensor:
+        """``[B, N + 1]``: ``(1 − s)·z(scores) + s·z(text)`` over the real items; share 0
+        returns ``scores`` untouched (the same ranking, the same numbers as SASRec alone)."""
+        if text_share == 0:
+            return scores
+        fused = torch.full_like(scores, -torch.inf)
+        fused[:, 1:] = ((1.0 - text_share) * standardize(scores[:, 1:])
+                        + text_share * standardize(text[:, 1:]))
+        return fused
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """One group: the whole sequence model (every stage trains it)."""

@@ -1,9 +1,9 @@
 """Text floors every text model must clear, through the same train/evaluate path.
 
 - ``text_zero_shot``: no training at all. The user is the mean of the frozen sentence vectors of
-  their last ``text_baselines.history_len`` items; an item scores its cosine with that mean. It
-  shows what the text alone says about the next item (warm items: little; cold items: all there
-  is).
+  their last ``text_baselines.history_len`` items; an item scores its cosine with that mean
+  (:mod:`ur4rec.models.text_similarity`, which SASRec can blend in as well). It shows what
+  the text alone says about the next item (warm items: little; cold items: all there is).
 - ``text_to_id``: a trained SASRec (``training.init_from``) whose items without any training
   interaction get an embedding mapped from their text: a ridge regression from the frozen text
   vectors to the SASRec item embeddings, fitted on the items that were trained. It is the
@@ -18,11 +18,11 @@ import logging
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ur4rec.config import SASRecConfig, TextBaselineConfig
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.sasrec import SASRec
+from ur4rec.models.text_similarity import RecentTextSimilarity
 
 log = logging.getLogger(__name__)
 
@@ -31,27 +31,18 @@ RIDGE_GRID = tuple(float(v) for v in np.logspace(-2, 3, 21))
 
 
 class TextZeroShot(Recommender):
-    """Cosine between an item's text vector and the mean text vector of the recent history."""
+    """Cosine between an item's text vector and the mean text vector of the recent history
+    (:class:`~ur4rec.models.text_similarity.RecentTextSimilarity`)."""
 
     trainable = False
 
     def __init__(self, item_text: np.ndarray, config: TextBaselineConfig) -> None:
         super().__init__()
-        vectors = F.normalize(torch.as_tensor(item_text, dtype=torch.float32), dim=-1)
-        self.register_buffer("item_text", vectors, persistent=False)  # [N + 1, E]
-        self.history_len = config.history_len
+        self.similarity = RecentTextSimilarity(item_text, config.history_len)
 
     def score_all(self, batch: UserBatch) -> torch.Tensor:
         """``[B, N + 1]`` cosine scores; padding scores −inf."""
-        history = batch.history
-        lengths = batch.lengths.unsqueeze(1)
-        columns = torch.arange(history.shape[1], device=history.device).unsqueeze(0)
-        recent = (columns < lengths) & (columns >= lengths - self.history_len)
-        summed = (self.item_text[history] * recent.unsqueeze(-1)).sum(dim=1)  # [B, E]
-        user = F.normalize(summed, dim=-1)
-        scores = user @ self.item_text.T
-        scores[:, 0] = -torch.inf
-        return scores
+        return self.similarity(batch.history, batch.lengths)
 
 
 def _with_bias(inputs: torch.Tensor) -> torch.Tensor:

@@ -29,6 +29,7 @@ from torch import nn
 from ur4rec.config import FusionConfig, MemoryConfig, RetrieverConfig, SASRecConfig
 from ur4rec.data.cold import cold_item_mask
 from ur4rec.data.prepared import PreparedData
+from ur4rec.errors import ConfigError
 from ur4rec.models.base import Recommender, TrainBatch, TrainingStep, UserBatch
 from ur4rec.models.fusion import ScoreFusion
 from ur4rec.models.losses import softmax_loss, weigh_components
@@ -85,6 +86,7 @@ class UR4Rec(Recommender):
     """The fused model; without SASRec (``with_sasrec: false``) the retriever alone."""
 
     reads_user_state = True  # user texts and memory: see UserBatch.user_text
+    fused_with = "retriever"
 
     def __init__(self, num_users: int, num_items: int, settings: UR4RecSettings,
                  inputs: TextInputs) -> None:
@@ -95,6 +97,10 @@ class UR4Rec(Recommender):
         self.train_positions = settings.retriever.train_positions
         self._frozen_inputs(inputs)
         with_sasrec = settings.with_sasrec
+        if settings.sasrec.blends_text_score:
+            raise ConfigError("sasrec.text_score_share / select_text_score_share blend the text "
+                              "score into model: sasrec's ranking; UR4Rec's text enters through "
+                              "its retriever and fusion.*: leave them at 0 / false")
         self.sasrec = (SASRec(num_items, settings.sasrec, inputs.item_text, inputs.item_trained)
                        if with_sasrec else None)
         # cold items (data.cold_items): no branch ever trained their ids
@@ -284,6 +290,12 @@ class UR4Rec(Recommender):
 
     def scored_by(self, scoring: str) -> Recommender:
         return self if scoring == self.scoring else ScoredBy(self, scoring)
+
+    def sasrec_share(self) -> float:
+        return float(self.fusion.fixed[0])
+
+    def set_sasrec_share(self, share: float) -> None:
+        self.fusion.fixed.copy_(torch.tensor([share, 1.0 - share]))
 
     def score_all_shares(self, batch: UserBatch, shares: Sequence[float]
                          ) -> dict[str, torch.Tensor]:

@@ -22,20 +22,18 @@ from ur4rec.data.sequences import crop_to_longest, pad_right
 from ur4rec.evaluation.evaluator import SplitRanks, split_inputs
 from ur4rec.evaluation.metrics import rank_bounds
 from ur4rec.models.base import Recommender, UserBatch
-from ur4rec.models.sasrec import SASRec
 from ur4rec.retrieval.faiss_index import ItemIndex, score_catalogue_threshold
 
 log = logging.getLogger(__name__)
-
-INNER_PRODUCT_MODELS: tuple[type, ...] = (SASRec,)
 
 _INDEXES: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], ItemIndex]] = (
     weakref.WeakKeyDictionary())
 
 
 def supports_faiss(model: Recommender) -> bool:
-    """Whether ``model``'s scores are ``<user vector, item vector>``."""
-    return isinstance(model, INNER_PRODUCT_MODELS)
+    """Whether ``model``'s scores are ``<user vector, item vector>`` (it declares
+    :attr:`~ur4rec.models.base.Recommender.inner_product_scores`)."""
+    return model.inner_product_scores
 
 
 @cache

@@ -85,7 +85,8 @@ def prepare_data(config: RunConfig, data_dir: Path | None = None) -> PreparedDat
 def reads_texts(config: RunConfig) -> bool:
     """Whether the configured model reads text vectors."""
     return config.model in TEXT_MODELS or (config.model == "sasrec"
-                                            and config.sasrec.item_text == "adapter")
+                                            and (config.sasrec.item_text == "adapter"
+                                                 or config.sasrec.blends_text_score))
 
 
 def model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,

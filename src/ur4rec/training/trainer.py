@@ -225,9 +225,10 @@ class Trainer:
         if self.model.selects_fusion_weights:
             summary["fusion_selection"] = select_fusion_weights(
                 self.model, self.evaluator, self.device, self.selection)
-            log.info("fusion weights chosen on validation: sasrec %.2f, retriever %.2f",
-                     summary["fusion_selection"]["sasrec_weight"],
-                     summary["fusion_selection"]["retriever_weight"])
+            other = self.model.fused_with
+            log.info("fusion weights chosen on validation: sasrec %.2f, %s %.2f",
+                     summary["fusion_selection"]["sasrec_weight"], other,
+                     summary["fusion_selection"][f"{other}_weight"])
         self._save_model(self.checkpoints / "final.pt")
         return summary
 
