@@ -1,7 +1,7 @@
 """Apply the fusion-share selection to finished runs and print test metrics before and after.
 
     python benchmarks/fusion_selection.py runs/bench/ur4rec_ml100k/seed1 …
-    python benchmarks/fusion_selection.py runs/ur4rec_beauty/seed1 …   # model: sasrec runs
+    python benchmarks/fusion_selection.py --text-score-history-len 3 runs/ur4rec_beauty/seed1 …
 
 The same function training calls after training (shares chosen on the validation split only),
 applied to runs trained without it; the runs are not modified. A UR4Rec run selects its
@@ -30,12 +30,15 @@ from ur4rec.training.fusion_selection import select_fusion_weights
 SLICES = ("item_tail", "user_short")
 
 
-def selecting_model(run: Any) -> Recommender:
+def selecting_model(run: Any, history_len: int | None) -> Recommender:
     """The run's model, or — for a SASRec run without it — the same weights rebuilt with
-    ``sasrec.select_text_score_share`` (the one buffer it adds starts at the configured 0)."""
+    ``sasrec.select_text_score_share`` (the one buffer it adds starts at the configured 0) and
+    ``text_score_history_len`` (None: the run's)."""
     if run.model.selects_fusion_weights or run.config.model != "sasrec":
         return run.model
-    sasrec = run.config.sasrec.model_copy(update={"select_text_score_share": True})
+    sasrec = run.config.sasrec.model_copy(update={
+        "select_text_score_share": True,
+        "text_score_history_len": history_len or run.config.sasrec.text_score_history_len})
     config = run.config.model_copy(update={"sasrec": sasrec})
     model = build_model(config, run.data,
                         model_inputs(config, run.data, run.run_dir, None).vectors)
@@ -54,6 +57,8 @@ def cells(result: SplitResult) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("--text-score-history-len", type=int, default=None,
+                        help="SASRec runs: the text score's history length (default: the run's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     figures = "test N@10 | R@10 | tail N@10 | short N@10"
@@ -61,7 +66,7 @@ def main() -> None:
     print("|---" * 12 + "|")
     for run_dir in args.runs:
         run = api.load_run(run_dir)
-        model = selecting_model(run)
+        model = selecting_model(run, args.text_score_history_len)
         evaluator = Evaluator(run.data, run.config.evaluation)
         before = evaluator.evaluate(model, "test", run.device)
         chosen = select_fusion_weights(model, evaluator, run.device,
