@@ -110,7 +110,7 @@ def test_ridge_setting_rejects_anything_but_a_positive_number_or_loo():
     assert TextBaselineConfig(ridge="2.5").ridge == 2.5  # a number from --set KEY=VALUE
 
 
-def _tiny_config(tmp_path, model, **extra):
+def _tiny_config(tmp_path, model, sasrec=None, **extra):
     log = tmp_path / "log.csv"
     if not log.exists():
         synthetic_interactions(num_users=30, num_items=40, length=12).rename(
@@ -118,7 +118,7 @@ def _tiny_config(tmp_path, model, **extra):
     config = {"name": "tiny", "model": model,
               "data": {"dataset": "tiny", "path": str(log), "num_candidates": 10,
                        "prepared_dir": str(tmp_path / "prepared")},
-              "sasrec": {"hidden_dim": 16, "num_blocks": 1, "max_seq_len": 10},
+              "sasrec": {"hidden_dim": 16, "num_blocks": 1, "max_seq_len": 10, **(sasrec or {})},
               "training": {"epochs_per_stage": 1, "batch_size": 16, "device": "cpu", **extra}}
     path = tmp_path / f"{model}.yaml"
     path.write_text(yaml.safe_dump(config))

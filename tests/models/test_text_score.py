@@ -9,7 +9,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from ur4rec import api
 from ur4rec.config import RunConfig, SASRecConfig, TextBaselineConfig
@@ -23,8 +22,8 @@ from ur4rec.retrieval.search import supports_faiss
 from ur4rec.runs.inputs import reads_texts
 from ur4rec.text import encode
 
-from ..conftest import synthetic_interactions
 from ..text.test_resume_texts import HashEncoder
+from .test_text_baselines import _tiny_config
 from .test_ur4rec import random_inputs
 
 NUM_ITEMS = 12
@@ -104,28 +103,14 @@ def _settings(sasrec: SASRecConfig) -> UR4RecSettings:
     return UR4RecSettings(sasrec, config.retriever, config.memory, config.fusion)
 
 
-def _tiny_run(tmp_path, **sasrec) -> tuple:
-    log = tmp_path / "log.csv"
-    if not log.exists():
-        synthetic_interactions(num_users=30, num_items=40, length=12).rename(
-            columns={"user": "user_id", "item": "item_id"}).to_csv(log, index=False)
-    config = {"name": "tiny", "model": "sasrec",
-              "data": {"dataset": "tiny", "path": str(log), "num_candidates": 10,
-                       "prepared_dir": str(tmp_path / "prepared")},
-              "sasrec": {"hidden_dim": 16, "num_blocks": 1, "max_seq_len": 10, **sasrec},
-              "training": {"epochs_per_stage": 2, "batch_size": 16, "device": "cpu"}}
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def test_the_share_is_chosen_on_validation_saved_and_reloaded(tmp_path, monkeypatch):
     monkeypatch.setenv("UR4REC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(encode, "load_encoder", lambda location, device=None: HashEncoder())
     monkeypatch.setattr(api, "_after_training", lambda run_dir: None)
-    plain = api.train(_tiny_run(tmp_path), tmp_path / "plain", progress=False)
-    results = api.train(_tiny_run(tmp_path, select_text_score_share=True), tmp_path / "chosen",
-                        progress=False)
+    plain = api.train(_tiny_config(tmp_path, "sasrec", epochs_per_stage=2), tmp_path / "plain",
+                      progress=False)
+    results = api.train(_tiny_config(tmp_path, "sasrec", {"select_text_score_share": True},
+                                     epochs_per_stage=2), tmp_path / "chosen", progress=False)
     chosen = results["fusion_selection"]
     assert chosen["valid"][f"{chosen['sasrec_weight']:.2f}"] == max(chosen["valid"].values())
     assert chosen["text_weight"] == pytest.approx(1.0 - chosen["sasrec_weight"])
