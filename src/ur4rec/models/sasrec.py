@@ -206,13 +206,14 @@ class SASRec(Recommender):
         """``[B, N + 1]``: ``<user state, item vector>``, blended with the text score where
         ``sasrec.text_score_share`` (or the share chosen on validation) is above 0."""
         scores = self.user_state(batch) @ self.item_embeddings.T
-        if self.text_similarity is None:
+        text_share = 1.0 - self.sasrec_share()
+        if text_share == 0:  # SASRec alone (e.g. validation in training): no text score to compute
             return scores
         return self._blend(scores, self.text_similarity(batch.history, batch.lengths),
-                           1.0 - self.sasrec_share())
+                           text_share)
 
     def sasrec_share(self) -> float:
-        return 1.0 - (0.0 if self.text_similarity is None else float(self.text_score_share))
+        return 1.0 if self.text_similarity is None else 1.0 - float(self.text_score_share)
 
     def set_sasrec_share(self, share: float) -> None:
         if self.text_similarity is None:
