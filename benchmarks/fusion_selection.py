@@ -2,12 +2,14 @@
 
     python benchmarks/fusion_selection.py runs/bench/ur4rec_ml100k/seed1 …
     python benchmarks/fusion_selection.py --text-score-history-len 3 runs/ur4rec_beauty/seed1 …
+    python benchmarks/fusion_selection.py --text-score-lexical-share 0.5 runs/ur4rec_beauty/seed1 …
 
 The same function training calls after training (shares chosen on the validation split only),
 applied to runs trained without it; the runs are not modified. A UR4Rec run selects its
 ``fusion.select_weights`` share; a SASRec run is rebuilt with
 ``sasrec.select_text_score_share: true`` — the same weights, since training never reads the text
-score — and selects the share of the text zero-shot score. Columns: the SASRec share before and
+score — and selects the share of the text zero-shot score (with ``--text-score-lexical-share``, of
+the MiniLM + TF-IDF text score). "Before" is the run as it ranks now. Columns: the SASRec share before and
 chosen, and test full NDCG@10, Recall@10 and full NDCG@10 on the tail-item and short-history
 slices, before and after.
 """
@@ -30,20 +32,25 @@ from ur4rec.training.fusion_selection import select_fusion_weights
 SLICES = ("item_tail", "user_short")
 
 
-def selecting_model(run: Any, history_len: int | None) -> Recommender:
-    """The run's model, or — for a SASRec run without it — the same weights rebuilt with
-    ``sasrec.select_text_score_share`` (the one buffer it adds starts at the configured 0) and
-    ``text_score_history_len`` (None: the run's)."""
-    if run.model.selects_fusion_weights or run.config.model != "sasrec":
+def selecting_model(run: Any, history_len: int | None, lexical_share: float | None = None
+                    ) -> Recommender:
+    """The run's model where it selects already and nothing is overridden, or — for a SASRec
+    run — the same weights rebuilt with ``sasrec.select_text_score_share``,
+    ``text_score_history_len`` and ``text_score_lexical_share`` (None: the run's)."""
+    if run.config.model != "sasrec" or (run.model.selects_fusion_weights and history_len is None
+                                        and lexical_share is None):
         return run.model
-    sasrec = run.config.sasrec.model_copy(update={
+    own = run.config.sasrec
+    sasrec = own.model_copy(update={
         "select_text_score_share": True,
-        "text_score_history_len": history_len or run.config.sasrec.text_score_history_len})
+        "text_score_history_len": history_len or own.text_score_history_len,
+        "text_score_lexical_share": (own.text_score_lexical_share if lexical_share is None
+                                     else lexical_share)})
     config = run.config.model_copy(update={"sasrec": sasrec})
     model = build_model(config, run.data,
                         model_inputs(config, run.data, run.run_dir, None).vectors)
     missing, unexpected = model.load_state_dict(run.model.state_dict(), strict=False)
-    if missing != ["text_score_share"] or unexpected:
+    if set(missing) - {"text_score_share"} or unexpected:
         raise RuntimeError(f"{run.run_dir}: rebuilt model differs ({missing}, {unexpected})")
     return model.to(run.device).eval()
 
@@ -59,6 +66,9 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+")
     parser.add_argument("--text-score-history-len", type=int, default=None,
                         help="SASRec runs: the text score's history length (default: the run's)")
+    parser.add_argument("--text-score-lexical-share", type=float, default=None,
+                        help="SASRec runs: the TF-IDF view's share in the text score "
+                             "(default: the run's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     figures = "test N@10 | R@10 | tail N@10 | short N@10"
@@ -66,15 +76,15 @@ def main() -> None:
     print("|---" * 12 + "|")
     for run_dir in args.runs:
         run = api.load_run(run_dir)
-        model = selecting_model(run, args.text_score_history_len)
         evaluator = Evaluator(run.data, run.config.evaluation)
-        before = evaluator.evaluate(model, "test", run.device)
+        before = evaluator.evaluate(run.model, "test", run.device)
+        model = selecting_model(run, args.text_score_history_len, args.text_score_lexical_share)
         chosen = select_fusion_weights(model, evaluator, run.device,
                                        (run.config.evaluation.protocol,
                                         run.config.evaluation.metric))
         after = evaluator.evaluate(model, "test", run.device)
         best_valid = chosen["valid"][f"{chosen['sasrec_weight']:.2f}"]
-        row = ([f"{chosen['configured_sasrec_weight']:.2f}"] + cells(before)
+        row = ([f"{run.model.sasrec_share():.2f}"] + cells(before)
                + [f"{chosen['sasrec_weight']:.2f}", f"{best_valid:.4f}"] + cells(after))
         print(f"| {run_dir} | " + " | ".join(row) + " |", flush=True)
 

@@ -115,6 +115,9 @@ class SASRecConfig(_Section):
     select_text_score_share: bool = False
     # the text score's user: the mean text of this many most recent items
     text_score_history_len: int = Field(default=50, ge=1)
+    # share of the lexical view (TF-IDF term vectors of the item texts, text/lexical.py) in the
+    # text score: z((1 − λ)·z(MiniLM cosine) + λ·z(TF-IDF cosine)); 0 = MiniLM alone, 1 = terms alone
+    text_score_lexical_share: float = Field(default=0.0, ge=0.0, le=1.0)
 
     @property
     def blends_text_score(self) -> bool:
@@ -128,6 +131,10 @@ class SASRecConfig(_Section):
             if getattr(self, key) != default and self.item_text != "adapter":
                 raise ValueError(f"sasrec.{key} acts on the item-text adapter: set "
                                  f"sasrec.item_text: adapter, or leave {key} at {default}")
+        if self.text_score_lexical_share > 0 and not self.blends_text_score:
+            raise ValueError("sasrec.text_score_lexical_share mixes the text score SASRec blends "
+                             "in: set sasrec.text_score_share or select_text_score_share, or "
+                             "leave text_score_lexical_share at 0")
         return self
 
     @model_validator(mode="after")

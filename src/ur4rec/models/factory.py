@@ -23,7 +23,8 @@ def build_model(config: RunConfig, data: PreparedData, inputs: Any = None) -> Re
         return PopularityRecommender(data.train_item_counts)
     if config.model == "sasrec":
         return SASRec(data.num_items, config.sasrec,
-                      None if inputs is None else inputs.item_text, data.train_item_counts)
+                      None if inputs is None else inputs.item_text, data.train_item_counts,
+                      None if inputs is None else inputs.item_terms)
     if config.model in ("text_zero_shot", "text_to_id"):
         if inputs is None:
             raise ValueError(f"model {config.model} needs text inputs")

@@ -28,7 +28,7 @@ from ur4rec.models.losses import (
     shared_softmax,
     weigh_components,
 )
-from ur4rec.models.text_similarity import RecentTextSimilarity
+from ur4rec.models.text_similarity import recent_text_score
 
 
 class FastDropout(nn.Module):
@@ -155,10 +155,11 @@ class SASRec(Recommender):
     fused_with = "text"
 
     def __init__(self, num_items: int, config: SASRecConfig, item_text: Any = None,
-                 trained_items: Any = None) -> None:
+                 trained_items: Any = None, item_terms: Any = None) -> None:
         """``item_text`` ``[N + 1, E]`` frozen text vectors feed ``sasrec.item_text: adapter``
         and the text score; ``trained_items`` ``[N + 1]`` training counts feed the adapter (ids
-        of untrained items are zeroed)."""
+        of untrained items are zeroed); ``item_terms`` (scipy CSR ``[N + 1, V]``, TF-IDF) feed
+        the text score's lexical view (``sasrec.text_score_lexical_share``)."""
         super().__init__()
         self.num_items = num_items
         self.config = config
@@ -172,12 +173,17 @@ class SASRec(Recommender):
                                    config.item_text_gate_init, config.item_text_pca_init,
                                    config.item_text_id_dropout, config.item_text_experts)
         self.encoder = SASRecEncoder(num_items, config, view)
-        self.text_similarity: RecentTextSimilarity | None = None
+        self.text_similarity: nn.Module | None = None
         if config.blends_text_score:
             if item_text is None:
                 raise ConfigError("sasrec.text_score_share / select_text_score_share blend in "
                                   "the text score but this model gets no item texts")
-            self.text_similarity = RecentTextSimilarity(item_text, config.text_score_history_len)
+            if config.text_score_lexical_share > 0 and item_terms is None:
+                raise ConfigError("sasrec.text_score_lexical_share mixes in the item texts' "
+                                  "term vectors but this model gets none")
+            self.text_similarity = recent_text_score(
+                item_text, item_terms, config.text_score_history_len,
+                config.text_score_lexical_share)
             # saved with the model: a run's final.pt ranks with the share chosen on validation
             self.register_buffer("text_score_share", torch.tensor(config.text_score_share))
         self.selects_fusion_weights = config.select_text_score_share

@@ -4,15 +4,22 @@ The user is the mean of the unit text vectors of their last ``history_len`` item
 scores its cosine with that mean. ``model: text_zero_shot`` ranks by it alone
 (:mod:`ur4rec.models.text_baselines`); SASRec blends it into its own ranking
 (``sasrec.text_score_share``, :class:`ur4rec.models.sasrec.SASRec`). No parameter is trained.
+
+:class:`RecentTermSimilarity` is its lexical twin over TF-IDF term vectors
+(:mod:`ur4rec.text.lexical`); :class:`HybridTextScore` mixes the two
+(``sasrec.text_score_lexical_share``).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ur4rec.models.fusion import standardize
 
 
 class RecentTextSimilarity(nn.Module):
@@ -33,3 +40,71 @@ class RecentTextSimilarity(nn.Module):
         scores = F.normalize(summed, dim=-1) @ self.item_text.T
         scores[:, 0] = -torch.inf
         return scores
+
+
+class RecentTermSimilarity(nn.Module):
+    """``(history [B, L], lengths [B]) → [B, N + 1]``: cosine of each item's TF-IDF row with the
+    sum of the rows of the user's last ``history_len`` items; padding scores −inf. Sparse
+    products, so a vocabulary of 10⁵ terms never becomes a dense ``[N, V]`` table."""
+
+    def __init__(self, item_terms: Any, history_len: int) -> None:
+        """``item_terms``: scipy CSR ``[N + 1, V]``, unit rows (row 0: padding, zero)."""
+        super().__init__()
+        self.register_buffer("terms", _torch_csr(item_terms), persistent=False)  # [N + 1, V]
+        self.register_buffer("terms_t", _torch_csr(item_terms.T.tocsr()), persistent=False)
+        self.history_len = history_len
+
+    def forward(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        columns = torch.arange(history.shape[1], device=history.device).unsqueeze(0)
+        ends = lengths.unsqueeze(1)
+        recent = ((columns < ends) & (columns >= ends - self.history_len)).float()
+        picks = torch.zeros(history.shape[0], self.terms.shape[0], device=history.device)
+        picks.scatter_add_(1, history, recent)  # [B, N + 1]: how often each recent item
+        picks[:, 0] = 0
+        users = F.normalize(self.terms_t @ picks.T, dim=0)  # [V, B]
+        scores = (self.terms @ users).T.contiguous()  # [B, N + 1]
+        scores[:, 0] = -torch.inf
+        return scores
+
+
+class HybridTextScore(nn.Module):
+    """``[B, N + 1]``: ``z((1 − λ)·z(dense) + λ·z(lexical))``, z a per-user z-score over the
+    items, dense = :class:`RecentTextSimilarity` (MiniLM), lexical = :class:`RecentTermSimilarity`
+    (TF-IDF); padding −inf. ``λ`` = ``sasrec.text_score_lexical_share`` (0 < λ ≤ 1)."""
+
+    def __init__(self, item_text: Any, item_terms: Any, history_len: int,
+                 lexical_share: float) -> None:
+        super().__init__()
+        self.dense = RecentTextSimilarity(item_text, history_len)
+        self.lexical = RecentTermSimilarity(item_terms, history_len)
+        self.lexical_share = lexical_share
+
+    def forward(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mixed = self.lexical_share * standardize(self.lexical(history, lengths)[:, 1:])
+        if self.lexical_share < 1:
+            mixed = mixed + (1 - self.lexical_share) * standardize(
+                self.dense(history, lengths)[:, 1:])
+        scores = torch.full((history.shape[0], mixed.shape[1] + 1), -torch.inf,
+                            device=mixed.device)
+        scores[:, 1:] = standardize(mixed)
+        return scores
+
+
+def recent_text_score(item_text: Any, item_terms: Any, history_len: int,
+                      lexical_share: float) -> nn.Module:
+    """The text score SASRec blends in: the MiniLM cosine alone at ``lexical_share`` 0 (no
+    term vectors read), else :class:`HybridTextScore`."""
+    if lexical_share == 0:
+        return RecentTextSimilarity(item_text, history_len)
+    return HybridTextScore(item_text, item_terms, history_len, lexical_share)
+
+
+def _torch_csr(matrix: Any) -> torch.Tensor:
+    """scipy CSR → torch sparse CSR (column indices sorted, invariants checked once, here)."""
+    matrix = matrix.tocsr().sorted_indices()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(torch.from_numpy(matrix.indptr).long(),
+                                       torch.from_numpy(matrix.indices).long(),
+                                       torch.from_numpy(matrix.data.astype("float32")),
+                                       size=matrix.shape, check_invariants=True)

@@ -63,6 +63,7 @@ class TextInputs:
     user_text_train: np.ndarray | None = None
     item_trained: np.ndarray | None = None  # [N + 1] training counts (sasrec.item_text)
     cold_items: np.ndarray | None = None  # item indices of data.cold_items (never trained)
+    item_terms: Any = None  # scipy CSR [N + 1, V] TF-IDF rows (sasrec.text_score_lexical_share)
 
 
 @dataclass(frozen=True)

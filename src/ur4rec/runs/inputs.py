@@ -31,6 +31,7 @@ from ur4rec.models.base import Recommender
 from ur4rec.models.ur4rec import TextInputs
 from ur4rec.text.case_texts import cold_case_user_vectors
 from ur4rec.text.item_exposure import item_exposure_for_run
+from ur4rec.text.lexical import item_term_vectors
 from ur4rec.text.pipeline import texts_for_run
 from ur4rec.text.training_view import training_view_user_vectors
 
@@ -102,8 +103,12 @@ def model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
     if config.retriever.image_features is not None:
         image, counts = load_item_features(config.retriever.image_features, data)
         summary["image_features"] = {"path": str(config.retriever.image_features), **counts}
+    terms = None
+    if config.model == "sasrec" and config.sasrec.text_score_lexical_share > 0:
+        terms = item_term_vectors(texts.item_texts)
+        summary["item_terms"] = {"items": terms.shape[0] - 1, "terms": terms.shape[1]}
     return ModelInputs(summary, TextInputs(texts.user_vectors, texts.item_vectors, image,
-                                           train_view))
+                                           train_view, item_terms=terms))
 
 
 def _training_view(config: RunConfig, data: PreparedData, summary: dict[str, Any]

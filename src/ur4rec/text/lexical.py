@@ -1,0 +1,30 @@
+"""Item texts as TF-IDF term vectors: the lexical view of the text score.
+
+MiniLM places "PORTER-CABLE 80 grit sanding roll" near other abrasives; the exact brand, model
+number and category words a customer buys again are what a sparse term vector keeps
+(docs/text-value.md: on Scientific, Beauty and Yelp validation the lexical view ranks alone at
+0.87–1.1× the MiniLM one and the two together beat either). Fitted on the item texts only — no
+user's interactions — so the same texts give the same vectors.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ur4rec.errors import ConfigError
+
+
+def item_term_vectors(item_texts: list[str]) -> Any:
+    """scipy CSR ``[N + 1, V]``: unit-length TF-IDF rows (words and word pairs seen in ≥ 2 item
+    texts, sublinear term counts); row 0 — padding, text ``""`` — is zero."""
+    try:
+        import scipy.sparse as sp
+        from sklearn.feature_extraction.text import TfidfVectorizer
+    except ImportError as err:
+        raise ConfigError("sasrec.text_score_lexical_share needs scikit-learn: pip install "
+                          "'ur4rec[text]'") from err
+    vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2),
+                                 dtype=np.float32)
+    return sp.csr_matrix(vectorizer.fit_transform(item_texts), dtype=np.float32)
