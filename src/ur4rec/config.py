@@ -406,6 +406,15 @@ class RunConfig(_Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
+    @model_validator(mode="after")
+    def _text_score_is_for_sasrec(self) -> RunConfig:
+        """Refused at load time, before any data or text is prepared."""
+        if self.sasrec.blends_text_score and self.model != "sasrec":
+            raise ValueError("sasrec.text_score_share / select_text_score_share blend the text "
+                             f"score into model: sasrec's ranking, not model: {self.model}; "
+                             "leave them at 0 / false")
+        return self
+
     def resolved_stages(self) -> list[str]:
         """The stage plan: the configured one, else the natural plan for the model."""
         if self.training.stages is not None:

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from pydantic import ValidationError
 
 from ur4rec import api
 from ur4rec.config import RunConfig, SASRecConfig, TextBaselineConfig
@@ -128,3 +129,9 @@ def test_the_share_is_chosen_on_validation_saved_and_reloaded(tmp_path, monkeypa
     reloaded = api.load_run(tmp_path / "chosen")
     assert reloaded.model.sasrec_share() == pytest.approx(chosen["sasrec_weight"])
     assert api.evaluate(tmp_path / "chosen")["test"] == results["test"]
+
+
+def test_a_run_config_refuses_the_text_score_for_another_model_at_load_time():
+    with pytest.raises(ValidationError, match="not model: ur4rec"):
+        RunConfig(model="ur4rec", sasrec=SASRecConfig(select_text_score_share=True))
+    assert RunConfig(model="sasrec", sasrec=SASRecConfig(select_text_score_share=True))
