@@ -22,6 +22,14 @@ from torch import nn
 from ur4rec.models.fusion import standardize
 
 
+def recent_positions(history: torch.Tensor, lengths: torch.Tensor, history_len: int
+                     ) -> torch.Tensor:
+    """``[B, L]`` bool: the last ``history_len`` real items of each right-padded history row."""
+    columns = torch.arange(history.shape[1], device=history.device).unsqueeze(0)
+    ends = lengths.unsqueeze(1)
+    return (columns < ends) & (columns >= ends - history_len)
+
+
 class RecentTextSimilarity(nn.Module):
     """``(history [B, L], lengths [B]) → [B, N + 1]`` cosine scores; padding scores −inf."""
 
@@ -33,9 +41,7 @@ class RecentTextSimilarity(nn.Module):
         self.history_len = history_len
 
     def forward(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        columns = torch.arange(history.shape[1], device=history.device).unsqueeze(0)
-        ends = lengths.unsqueeze(1)
-        recent = (columns < ends) & (columns >= ends - self.history_len)  # right-padded rows
+        recent = recent_positions(history, lengths, self.history_len)
         summed = (self.item_text[history] * recent.unsqueeze(-1)).sum(dim=1)  # [B, E]
         scores = F.normalize(summed, dim=-1) @ self.item_text.T
         scores[:, 0] = -torch.inf
@@ -55,9 +61,7 @@ class RecentTermSimilarity(nn.Module):
         self.history_len = history_len
 
     def forward(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        columns = torch.arange(history.shape[1], device=history.device).unsqueeze(0)
-        ends = lengths.unsqueeze(1)
-        recent = ((columns < ends) & (columns >= ends - self.history_len)).float()
+        recent = recent_positions(history, lengths, self.history_len).float()
         picks = torch.zeros(history.shape[0], self.terms.shape[0], device=history.device)
         picks.scatter_add_(1, history, recent)  # [B, N + 1]: how often each recent item
         picks[:, 0] = 0
