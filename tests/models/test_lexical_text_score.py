@@ -40,6 +40,11 @@ def test_term_vectors_are_unit_rows_with_a_zero_padding_row():
     np.testing.assert_allclose(norms[1:], 1.0, rtol=1e-5)
 
 
+def test_item_texts_without_a_shared_word_are_refused_with_the_key_to_change():
+    with pytest.raises(ConfigError, match="2 item texts share no word.*text_score_lexical_share: 0"):
+        item_term_vectors(["", "alpha", "beta"])
+
+
 def test_term_similarity_is_the_cosine_with_the_sum_of_the_last_items_rows():
     terms = item_term_vectors(ITEM_TEXTS)
     dense = terms.toarray()

@@ -27,4 +27,10 @@ def item_term_vectors(item_texts: list[str]) -> Any:
                           "'ur4rec[text]'") from err
     vectorizer = TfidfVectorizer(sublinear_tf=True, min_df=2, ngram_range=(1, 2),
                                  dtype=np.float32)
-    return sp.csr_matrix(vectorizer.fit_transform(item_texts), dtype=np.float32)
+    try:
+        terms = vectorizer.fit_transform(item_texts)
+    except ValueError as err:  # no word or word pair occurs in two item texts
+        raise ConfigError(f"sasrec.text_score_lexical_share: the {len(item_texts) - 1} item texts "
+                          "share no word or word pair, so they have no TF-IDF view "
+                          f"({err}); set text_score_lexical_share: 0") from err
+    return sp.csr_matrix(terms, dtype=np.float32)
