@@ -38,7 +38,7 @@ def test_a_text_preset_is_its_sasrec_preset_with_item_text(name):
     assert text.sasrec.model_dump() == base.sasrec.model_copy(
         update={"item_text": "adapter", "item_text_id_dropout": 0.3,
                 "select_text_score_share": True, "text_score_history_len": 3,
-                "text_score_lexical_share": 0.5}).model_dump()
+                "text_score_lexical_share": 0.5, "select_text_score_rarity": True}).model_dump()
     assert text.training.model_dump() == base.training.model_dump()
 
 

@@ -118,6 +118,13 @@ class SASRecConfig(_Section):
     # share of the lexical view (TF-IDF term vectors of the item texts, text/lexical.py) in the
     # text score: z((1 − λ)·z(MiniLM cosine) + λ·z(TF-IDF cosine)); 0 = MiniLM alone, 1 = terms alone
     text_score_lexical_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    # rare items lean on their text: item i's text share is clip(s + β·(mean log(1 + c) −
+    # log(1 + c_i)), 0, 1), c the training counts — an id trained on few interactions is trusted
+    # less than its text. Applies while the text share s > 0 (s = 0 stays SASRec alone); 0 = off
+    text_score_rarity: float = Field(default=0.0, ge=0.0, le=1.0)
+    # with select_text_score_share: choose β too, jointly with the share, on validation
+    # (β in 0, 0.05, 0.1 and the configured one; training/fusion_selection.py)
+    select_text_score_rarity: bool = False
 
     @property
     def blends_text_score(self) -> bool:
@@ -131,10 +138,14 @@ class SASRecConfig(_Section):
             if getattr(self, key) != default and self.item_text != "adapter":
                 raise ValueError(f"sasrec.{key} acts on the item-text adapter: set "
                                  f"sasrec.item_text: adapter, or leave {key} at {default}")
-        if self.text_score_lexical_share > 0 and not self.blends_text_score:
-            raise ValueError("sasrec.text_score_lexical_share mixes the text score SASRec blends "
-                             "in: set sasrec.text_score_share or select_text_score_share, or "
-                             "leave text_score_lexical_share at 0")
+        if self.select_text_score_rarity and not self.select_text_score_share:
+            raise ValueError("sasrec.select_text_score_rarity chooses β with the share: set "
+                             "sasrec.select_text_score_share: true, or leave it false")
+        for key in ("text_score_lexical_share", "text_score_rarity"):
+            if getattr(self, key) > 0 and not self.blends_text_score:
+                raise ValueError(f"sasrec.{key} shapes the text score SASRec blends in: set "
+                                 "sasrec.text_score_share or select_text_score_share, or leave "
+                                 f"{key} at 0")
         return self
 
     @model_validator(mode="after")
@@ -369,6 +380,9 @@ class TextBaselineConfig(_Section):
     """The text floors ``text_zero_shot`` and ``text_to_id`` (models/text_baselines.py)."""
 
     history_len: int = Field(default=50, ge=1)  # zero-shot: the user = mean of these items' texts
+    # zero-shot: share of the lexical view (TF-IDF cosine, text/lexical.py) in its score, as
+    # sasrec.text_score_lexical_share does for the text score SASRec blends in; 0 = MiniLM alone
+    lexical_share: float = Field(default=0.0, ge=0.0, le=1.0)
     # text→id map: L2 strength of the ridge fit, or "loo": the strength of RIDGE_GRID with the
     # least leave-one-out error over the trained items (closed form; training data only)
     ridge: float | Literal["loo"] = "loo"
@@ -413,6 +427,9 @@ class RunConfig(_Section):
             raise ValueError("sasrec.text_score_share / select_text_score_share blend the text "
                              f"score into model: sasrec's ranking, not model: {self.model}; "
                              "leave them at 0 / false")
+        if self.text_baselines.lexical_share > 0 and self.model != "text_zero_shot":
+            raise ValueError("text_baselines.lexical_share mixes TF-IDF into model: "
+                             f"text_zero_shot's score, not model: {self.model}; leave it at 0")
         return self
 
     def resolved_stages(self) -> list[str]:

@@ -1,5 +1,6 @@
-"""The text score's lexical view (``sasrec.text_score_lexical_share``): TF-IDF term vectors of
-the item texts, their recent-items cosine, the mix with the MiniLM cosine, and what it needs."""
+"""The text score's lexical view (``sasrec.text_score_lexical_share``,
+``text_baselines.lexical_share``): TF-IDF term vectors of the item texts, their recent-items
+cosine, the mix with the MiniLM cosine, and what it needs."""
 
 from __future__ import annotations
 
@@ -8,17 +9,19 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from ur4rec.config import SASRecConfig
+from ur4rec.config import RunConfig, SASRecConfig, TextBaselineConfig
 from ur4rec.errors import ConfigError
 from ur4rec.models.base import UserBatch
 from ur4rec.models.fusion import standardize
 from ur4rec.models.sasrec import SASRec
+from ur4rec.models.text_baselines import TextZeroShot
 from ur4rec.models.text_similarity import (
     HybridTextScore,
     RecentTermSimilarity,
     RecentTextSimilarity,
     recent_text_score,
 )
+from ur4rec.runs.inputs import lexical_setting
 from ur4rec.text.lexical import item_term_vectors
 
 ITEM_TEXTS = ["", "red lipstick by acme", "matte red lipstick by acme", "blue nail polish",
@@ -94,3 +97,28 @@ def test_sasrec_blends_the_hybrid_and_needs_term_vectors():
         SASRec(NUM_ITEMS, config, _dense())
     with pytest.raises(ValidationError, match="text_score_lexical_share"):
         SASRecConfig(text_score_lexical_share=0.5)
+
+
+def test_zero_shot_ranks_by_the_hybrid_and_only_it_reads_the_lexical_share():
+    terms, dense = item_term_vectors(ITEM_TEXTS), _dense()
+    config = TextBaselineConfig(history_len=3, lexical_share=0.5)
+    scores = TextZeroShot(dense, config, terms).score_all(BATCH)
+    expected = HybridTextScore(dense, terms, 3, 0.5)(BATCH.history, LENGTHS)
+    torch.testing.assert_close(scores, expected)
+    plain = TextZeroShot(dense, TextBaselineConfig(history_len=3)).score_all(BATCH)
+    torch.testing.assert_close(plain, RecentTextSimilarity(dense, 3)(BATCH.history, LENGTHS))
+    with pytest.raises(ConfigError, match="term vectors"):
+        TextZeroShot(dense, config)
+    with pytest.raises(ValidationError, match="text_baselines.lexical_share"):
+        RunConfig(model="sasrec", text_baselines={"lexical_share": 0.5})
+    with pytest.raises(ConfigError, match="2 item texts.*set lexical_share: 0"):
+        item_term_vectors(["", "alpha", "beta"], "text_baselines.lexical_share")
+
+
+def test_a_run_builds_term_vectors_only_for_the_model_that_reads_them():
+    zero_shot = RunConfig(model="text_zero_shot", text_baselines={"lexical_share": 0.5})
+    assert lexical_setting(zero_shot) == ("text_baselines.lexical_share", 0.5)
+    assert lexical_setting(RunConfig(model="text_zero_shot"))[1] == 0
+    assert lexical_setting(RunConfig(model="text_to_id"))[1] == 0
+    sasrec = RunConfig(sasrec={"select_text_score_share": True, "text_score_lexical_share": 0.25})
+    assert lexical_setting(sasrec) == ("sasrec.text_score_lexical_share", 0.25)

@@ -330,7 +330,8 @@ def test_fusion_selection_can_choose_one_branch_alone(best_share):
 
     fusion = SimpleNamespace(fixed=torch.tensor([0.5, 0.5]))
     model = SimpleNamespace(
-        fused_with="retriever", sasrec_share=lambda: float(fusion.fixed[0]),
+        fused_with="retriever", selects_rarity_lean=False,
+        sasrec_share=lambda: float(fusion.fixed[0]),
         set_sasrec_share=lambda share: fusion.fixed.copy_(torch.tensor([share, 1.0 - share])),
         score_all_shares=lambda batch, shares: {
             repr(share): share for share in shares})  # stands in for each share's scores

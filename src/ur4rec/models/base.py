@@ -121,6 +121,10 @@ class Recommender(nn.Module):
     (:mod:`ur4rec.training.fusion_selection`: UR4Rec with ``fusion.select_weights``, SASRec with
     ``sasrec.select_text_score_share``); such a model implements :meth:`sasrec_share`,
     :meth:`set_sasrec_share` and :meth:`score_all_shares`"""
+    selects_rarity_lean: bool = False
+    """whether the selection also chooses how much rare items lean towards the fused-in part
+    (SASRec with ``sasrec.select_text_score_rarity``); such a model implements
+    :meth:`rarity_lean` and :meth:`set_rarity_lean`"""
     fused_with: str = ""
     """what SASRec's scores are fused with where :attr:`selects_fusion_weights` (``retriever``,
     ``text``): the name the selection's summary gives the other share"""
@@ -146,6 +150,14 @@ class Recommender(nn.Module):
     def set_sasrec_share(self, share: float) -> None:
         """Rank with SASRec share ``share`` from now on (saved with the model's state)."""
         raise NotImplementedError(f"{type(self).__name__} fuses no scores")
+
+    def rarity_lean(self) -> float:
+        """β: how much a rare item's share of the fused-in part exceeds the common one's."""
+        raise NotImplementedError(f"{type(self).__name__} has no rarity lean")
+
+    def set_rarity_lean(self, lean: float) -> None:
+        """Rank with rarity lean ``lean`` from now on (saved with the model's state)."""
+        raise NotImplementedError(f"{type(self).__name__} has no rarity lean")
 
     def score_all_shares(self, batch: UserBatch, shares: Sequence[float]
                          ) -> dict[str, torch.Tensor]:

@@ -29,7 +29,7 @@ def build_model(config: RunConfig, data: PreparedData, inputs: Any = None) -> Re
         if inputs is None:
             raise ValueError(f"model {config.model} needs text inputs")
         if config.model == "text_zero_shot":
-            return TextZeroShot(inputs.item_text, config.text_baselines)
+            return TextZeroShot(inputs.item_text, config.text_baselines, inputs.item_terms)
         if config.training.init_from is None:
             raise ConfigError("model text_to_id maps texts onto a trained SASRec: set "
                               "training.init_from to a SASRec checkpoint (e.g. "

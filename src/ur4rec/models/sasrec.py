@@ -141,6 +141,29 @@ class SASRecEncoder(nn.Module):
         return self.norm(x)
 
 
+def rarity_offsets(train_item_counts: Any) -> torch.Tensor:
+    """``[N]`` (real items): ``mean_j log(1 + c_j) − log(1 + c_i)``, ``c`` ``[N + 1]`` the
+    training counts (index 0 padding) — positive for items rarer than the typical one."""
+    logs = torch.log1p(torch.as_tensor(train_item_counts, dtype=torch.float32)[1:])
+    return logs.mean() - logs
+
+
+def blend_text_score(scores: torch.Tensor, text: torch.Tensor, text_share: float,
+                     lean: torch.Tensor | None = None) -> torch.Tensor:
+    """``[B, N + 1]``: ``(1 − w)·z(scores) + w·z(text)`` over the real items, ``w`` the text
+    share — ``text_share`` for every item, or per item ``clip(text_share + lean, 0, 1)`` with
+    ``lean`` ``[N]`` (``sasrec.text_score_rarity`` × :func:`rarity_offsets`). Share 0 returns
+    ``scores`` untouched (the same ranking, the same numbers as SASRec alone), lean or not."""
+    if text_share == 0:
+        return scores
+    weight: float | torch.Tensor = text_share
+    if lean is not None:
+        weight = (text_share + lean).clamp(0.0, 1.0)
+    fused = torch.full_like(scores, -torch.inf)
+    fused[:, 1:] = (1.0 - weight) * standardize(scores[:, 1:]) + weight * standardize(text[:, 1:])
+    return fused
+
+
 class SASRec(Recommender):
     """The sequence model on its own (``model: sasrec``), and the sequence branch of UR4Rec.
 
@@ -149,7 +172,9 @@ class SASRec(Recommender):
     per-user z-score over the items, text the zero-shot score of
     :class:`~ur4rec.models.text_similarity.RecentTextSimilarity`. The text score knows how every
     item reads, the ids only how the trained ones were bought — on Amazon data the blend lifts
-    short histories and rare items (docs/text-value.md). Training never reads it.
+    short histories and rare items (docs/text-value.md). Training never reads it. With
+    ``sasrec.text_score_rarity`` β > 0 the share is per item, larger for rarely bought ones
+    (:func:`blend_text_score`).
     """
 
     fused_with = "text"
@@ -174,6 +199,7 @@ class SASRec(Recommender):
                                    config.item_text_id_dropout, config.item_text_experts)
         self.encoder = SASRecEncoder(num_items, config, view)
         self.text_similarity: nn.Module | None = None
+        rarity = None
         if config.blends_text_score:
             if item_text is None:
                 raise ConfigError("sasrec.text_score_share / select_text_score_share blend in "
@@ -186,7 +212,20 @@ class SASRec(Recommender):
                 config.text_score_lexical_share)
             # saved with the model: a run's final.pt ranks with the share chosen on validation
             self.register_buffer("text_score_share", torch.tensor(config.text_score_share))
+            if config.text_score_rarity > 0 or config.select_text_score_rarity:
+                if trained_items is None:
+                    raise ConfigError("sasrec.text_score_rarity leans on the items' training "
+                                      "counts but this model gets none")
+                rarity = rarity_offsets(trained_items)
+                # saved with the model, as the share: final.pt ranks with the β chosen
+                self.register_buffer("text_score_rarity",
+                                     torch.tensor(config.text_score_rarity))
+        if rarity is None:
+            self.rarity: torch.Tensor | None = None  # no lean
+        else:  # [N] rarity_offsets, rebuilt from the training counts (not saved)
+            self.register_buffer("rarity", rarity, persistent=False)
         self.selects_fusion_weights = config.select_text_score_share
+        self.selects_rarity_lean = config.select_text_score_rarity
         self.inner_product_scores = self.text_similarity is None
 
     @property
@@ -215,8 +254,8 @@ class SASRec(Recommender):
         text_share = 1.0 - self.sasrec_share()
         if text_share == 0:  # SASRec alone (e.g. validation in training): no text score to compute
             return scores
-        return self._blend(scores, self.text_similarity(batch.history, batch.lengths),
-                           text_share)
+        return blend_text_score(scores, self.text_similarity(batch.history, batch.lengths),
+                                text_share, self._lean())
 
     def sasrec_share(self) -> float:
         return 1.0 if self.text_similarity is None else 1.0 - float(self.text_score_share)
@@ -232,18 +271,24 @@ class SASRec(Recommender):
             raise ValueError("this SASRec blends no text score (sasrec.text_score_share)")
         scores = self.user_state(batch) @ self.item_embeddings.T
         text = self.text_similarity(batch.history, batch.lengths)
-        return {repr(share): self._blend(scores, text, 1.0 - share) for share in shares}
+        lean = self._lean()
+        return {repr(share): blend_text_score(scores, text, 1.0 - share, lean)
+                for share in shares}
 
-    @staticmethod
-    def _blend(scores: torch.Tensor, text: torch.Tensor, text_share: float) -> torch.Tensor:
-        """``[B, N + 1]``: ``(1 − s)·z(scores) + s·z(text)`` over the real items; share 0
-        returns ``scores`` untouched (the same ranking, the same numbers as SASRec alone)."""
-        if text_share == 0:
-            return scores
-        fused = torch.full_like(scores, -torch.inf)
-        fused[:, 1:] = ((1.0 - text_share) * standardize(scores[:, 1:])
-                        + text_share * standardize(text[:, 1:]))
-        return fused
+    def rarity_lean(self) -> float:
+        return 0.0 if self.rarity is None else float(self.text_score_rarity)
+
+    def set_rarity_lean(self, lean: float) -> None:
+        if self.rarity is None:
+            raise ValueError("this SASRec has no rarity lean (sasrec.text_score_rarity / "
+                             "select_text_score_rarity)")
+        self.text_score_rarity.fill_(lean)
+
+    def _lean(self) -> torch.Tensor | None:
+        """``[N]`` per-item addition to the text share, or None (no lean)."""
+        if self.rarity is None:
+            return None
+        return self.text_score_rarity * self.rarity
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """One group: the whole sequence model (every stage trains it)."""

@@ -4,6 +4,9 @@
   their last ``text_baselines.history_len`` items; an item scores its cosine with that mean
   (:mod:`ur4rec.models.text_similarity`, which SASRec can blend in as well). It shows what
   the text alone says about the next item (warm items: little; cold items: all there is).
+  With ``text_baselines.lexical_share`` > 0 the score is the MiniLM + TF-IDF mix SASRec blends
+  in (:class:`~ur4rec.models.text_similarity.HybridTextScore`), so the text half of a preset can
+  be measured on its own.
 - ``text_to_id``: a trained SASRec (``training.init_from``) whose items without any training
   interaction get an embedding mapped from their text: a ridge regression from the frozen text
   vectors to the SASRec item embeddings, fitted on the items that were trained. It is the
@@ -15,14 +18,16 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import torch
 
 from ur4rec.config import SASRecConfig, TextBaselineConfig
+from ur4rec.errors import ConfigError
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.sasrec import SASRec
-from ur4rec.models.text_similarity import RecentTextSimilarity
+from ur4rec.models.text_similarity import recent_text_score
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +37,24 @@ RIDGE_GRID = tuple(float(v) for v in np.logspace(-2, 3, 21))
 
 class TextZeroShot(Recommender):
     """Cosine between an item's text vector and the mean text vector of the recent history
-    (:class:`~ur4rec.models.text_similarity.RecentTextSimilarity`)."""
+    (:class:`~ur4rec.models.text_similarity.RecentTextSimilarity`), mixed with the TF-IDF cosine
+    where ``text_baselines.lexical_share`` > 0."""
 
     trainable = False
 
-    def __init__(self, item_text: np.ndarray, config: TextBaselineConfig) -> None:
+    def __init__(self, item_text: np.ndarray, config: TextBaselineConfig,
+                 item_terms: Any = None) -> None:
+        """``item_text`` ``[N + 1, E]``; ``item_terms`` scipy CSR ``[N + 1, V]`` (TF-IDF), read
+        only with ``lexical_share`` > 0."""
         super().__init__()
-        self.similarity = RecentTextSimilarity(item_text, config.history_len)
+        if config.lexical_share > 0 and item_terms is None:
+            raise ConfigError("text_baselines.lexical_share mixes in the item texts' term "
+                              "vectors but this model gets none")
+        self.similarity = recent_text_score(item_text, item_terms, config.history_len,
+                                            config.lexical_share)
 
     def score_all(self, batch: UserBatch) -> torch.Tensor:
-        """``[B, N + 1]`` cosine scores; padding scores −inf."""
+        """``[B, N + 1]`` cosine scores (z-scored mix with ``lexical_share``); padding −inf."""
         return self.similarity(batch.history, batch.lengths)
 
 

@@ -90,6 +90,16 @@ def reads_texts(config: RunConfig) -> bool:
                                                  or config.sasrec.blends_text_score))
 
 
+def lexical_setting(config: RunConfig) -> tuple[str, float]:
+    """The key and value of the TF-IDF view's share in the configured model's text score
+    (0: the model reads no term vectors)."""
+    if config.model == "sasrec":
+        return "sasrec.text_score_lexical_share", config.sasrec.text_score_lexical_share
+    if config.model == "text_zero_shot":
+        return "text_baselines.lexical_share", config.text_baselines.lexical_share
+    return "", 0.0
+
+
 def model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
                  llm_data_dir: Path | None) -> ModelInputs:
     """Text (and image) vectors for a text model, and their summary; nothing for the others."""
@@ -104,8 +114,9 @@ def model_inputs(config: RunConfig, data: PreparedData, run_dir: Path,
         image, counts = load_item_features(config.retriever.image_features, data)
         summary["image_features"] = {"path": str(config.retriever.image_features), **counts}
     terms = None
-    if config.model == "sasrec" and config.sasrec.text_score_lexical_share > 0:
-        terms = item_term_vectors(texts.item_texts)
+    key, share = lexical_setting(config)
+    if share > 0:
+        terms = item_term_vectors(texts.item_texts, key)
         summary["item_terms"] = {"items": terms.shape[0] - 1, "terms": terms.shape[1]}
     return ModelInputs(summary, TextInputs(texts.user_vectors, texts.item_vectors, image,
                                            train_view, item_terms=terms))

@@ -225,10 +225,10 @@ class Trainer:
         if self.model.selects_fusion_weights:
             summary["fusion_selection"] = select_fusion_weights(
                 self.model, self.evaluator, self.device, self.selection)
-            other = self.model.fused_with
-            log.info("fusion weights chosen on validation: sasrec %.2f, %s %.2f",
-                     summary["fusion_selection"]["sasrec_weight"], other,
-                     summary["fusion_selection"][f"{other}_weight"])
+            chosen, other = summary["fusion_selection"], self.model.fused_with
+            lean = f", rarity lean {chosen['rarity_lean']:g}" if "rarity_lean" in chosen else ""
+            log.info("fusion weights chosen on validation: sasrec %.2f, %s %.2f%s",
+                     chosen["sasrec_weight"], other, chosen[f"{other}_weight"], lean)
         self._save_model(self.checkpoints / "final.pt")
         return summary
 
