@@ -93,7 +93,11 @@ def main() -> None:
                                         run.config.evaluation.metric))
         after = evaluator.evaluate(model, "test", run.device)
         best_valid = chosen["valid"][f"{chosen['sasrec_weight']:.2f}"]
-        lean = f", β {chosen['rarity_lean']:g}" if "rarity_lean" in chosen else ""
+        lean = ""
+        if "rarity_lean" in chosen:  # the chosen β, and the best validation figure per β
+            per_lean = chosen["valid_by_rarity_lean"]
+            lean = (f", β {chosen['rarity_lean']:g} (valid at β {' / '.join(per_lean)}: "
+                    + " / ".join(f"{v:.4f}" for v in per_lean.values()) + ")")
         row = ([f"{run.model.sasrec_share():.2f}"] + cells(before)
                + [f"{chosen['sasrec_weight']:.2f}" + lean, f"{best_valid:.4f}"] + cells(after))
         print(f"| {run_dir} | " + " | ".join(row) + " |", flush=True)
