@@ -8,14 +8,15 @@ A SASRec run that blends the text score ranks by ``(1 − s)·z(SASRec) + s·z(t
 ``sasrec.text_score_rarity`` β the text share leans towards rare items: item ``i`` gets
 ``w_i = clip(s + β·(mean_j log(1 + c_j) − log(1 + c_i)), 0, 1)``, ``c`` the training counts —
 an id trained on few interactions is trusted less than its text
-(:func:`ur4rec.models.sasrec.blend_text_score`). Here every (s, β) of a grid is tried on the
-run's checkpoint.
-Every (s, β) is scored on both splits in one pass per split (the branch scores are computed
-once); the rows give validation and test full NDCG@10 overall, on tail-item targets and on
-short-history users. ``--text-score-lexical-share`` rebuilds the run's text score with that
-TF-IDF share first (as ``fusion_selection.py`` does; the same weights). ``--overall-floor F`` marks the row a validation-only rule picks: the most
-validation tail NDCG@10 among rows whose validation NDCG@10 is at least ``F``. The run is not
-modified; nothing here trains.
+(:func:`ur4rec.models.sasrec.blend_text_score`).
+
+Every (s, β) of a grid is scored on the run's checkpoint, on both splits, in one pass per split
+(the branch scores are computed once); the rows give validation and test full NDCG@10 overall,
+on tail-item targets and on short-history users. ``--text-score-lexical-share`` rebuilds the
+run's text score with that TF-IDF share first (as ``fusion_selection.py`` does; the same
+weights). ``--overall-floor F`` marks the row a validation-only rule picks: the most validation
+tail NDCG@10 among rows whose validation NDCG@10 is at least ``F``. The run is not modified;
+nothing here trains.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def test_the_hybrid_is_the_restandardised_mix_and_lexical_only_reads_no_minilm_v
 
 
 def test_share_zero_reads_no_term_vectors():
-    score = recent_text_score(_dense(), None, 3, 0.0)
+    score = recent_text_score(_dense(), None, 3, 0.0, "sasrec.text_score_lexical_share")
     assert type(score) is RecentTextSimilarity
 
 

@@ -204,12 +204,9 @@ class SASRec(Recommender):
             if item_text is None:
                 raise ConfigError("sasrec.text_score_share / select_text_score_share blend in "
                                   "the text score but this model gets no item texts")
-            if config.text_score_lexical_share > 0 and item_terms is None:
-                raise ConfigError("sasrec.text_score_lexical_share mixes in the item texts' "
-                                  "term vectors but this model gets none")
             self.text_similarity = recent_text_score(
                 item_text, item_terms, config.text_score_history_len,
-                config.text_score_lexical_share)
+                config.text_score_lexical_share, "sasrec.text_score_lexical_share")
             # saved with the model: a run's final.pt ranks with the share chosen on validation
             self.register_buffer("text_score_share", torch.tensor(config.text_score_share))
             if config.text_score_rarity > 0 or config.select_text_score_rarity:

@@ -24,7 +24,6 @@ import numpy as np
 import torch
 
 from ur4rec.config import SASRecConfig, TextBaselineConfig
-from ur4rec.errors import ConfigError
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.sasrec import SASRec
 from ur4rec.models.text_similarity import recent_text_score
@@ -47,11 +46,8 @@ class TextZeroShot(Recommender):
         """``item_text`` ``[N + 1, E]``; ``item_terms`` scipy CSR ``[N + 1, V]`` (TF-IDF), read
         only with ``lexical_share`` > 0."""
         super().__init__()
-        if config.lexical_share > 0 and item_terms is None:
-            raise ConfigError("text_baselines.lexical_share mixes in the item texts' term "
-                              "vectors but this model gets none")
         self.similarity = recent_text_score(item_text, item_terms, config.history_len,
-                                            config.lexical_share)
+                                            config.lexical_share, "text_baselines.lexical_share")
 
     def score_all(self, batch: UserBatch) -> torch.Tensor:
         """``[B, N + 1]`` cosine scores (z-scored mix with ``lexical_share``); padding −inf."""

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ur4rec.errors import ConfigError
 from ur4rec.models.fusion import standardize
 
 
@@ -78,14 +79,16 @@ class HybridTextScore(nn.Module):
 
     def __init__(self, item_text: Any, item_terms: Any, history_len: int,
                  lexical_share: float) -> None:
+        """At ``λ`` = 1 the MiniLM vectors are not read (no dense buffer is kept)."""
         super().__init__()
-        self.dense = RecentTextSimilarity(item_text, history_len)
+        self.dense = (RecentTextSimilarity(item_text, history_len) if lexical_share < 1
+                      else None)
         self.lexical = RecentTermSimilarity(item_terms, history_len)
         self.lexical_share = lexical_share
 
     def forward(self, history: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         mixed = self.lexical_share * standardize(self.lexical(history, lengths)[:, 1:])
-        if self.lexical_share < 1:
+        if self.dense is not None:
             mixed = mixed + (1 - self.lexical_share) * standardize(
                 self.dense(history, lengths)[:, 1:])
         scores = torch.full((history.shape[0], mixed.shape[1] + 1), -torch.inf,
@@ -95,11 +98,14 @@ class HybridTextScore(nn.Module):
 
 
 def recent_text_score(item_text: Any, item_terms: Any, history_len: int,
-                      lexical_share: float) -> nn.Module:
-    """The text score SASRec blends in: the MiniLM cosine alone at ``lexical_share`` 0 (no
-    term vectors read), else :class:`HybridTextScore`."""
+                      lexical_share: float, key: str) -> nn.Module:
+    """The text score SASRec blends in (and ``text_zero_shot`` ranks by): the MiniLM cosine
+    alone at ``lexical_share`` 0 (no term vectors read), else :class:`HybridTextScore`.
+    ``key``: the setting that holds ``lexical_share``, named when term vectors are missing."""
     if lexical_share == 0:
         return RecentTextSimilarity(item_text, history_len)
+    if item_terms is None:
+        raise ConfigError(f"{key} mixes in the item texts' term vectors but this model gets none")
     return HybridTextScore(item_text, item_terms, history_len, lexical_share)
 
 
