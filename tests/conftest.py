@@ -59,11 +59,17 @@ def ml100k() -> PreparedData:
     return prepare_dataset(DataConfig(dataset="ml-100k"))
 
 
+# read once, at collection: tests that unset the variable for the code under test (offline,
+# path-given) must still find the data the session was pointed at
+MIRROR_AT_START = os.environ.get("UR4REC_DATA_MIRROR")
+
+
 def shared_data_dir() -> Path:
-    """The published files of the text-rich datasets: ``$UR4REC_DATA_MIRROR``, else the nearest
-    ``shared/data`` above the repository (CI has it at ``../shared/data``). Missing is a failure,
-    never a skip: these tests are the only check that the presets reproduce the published splits."""
-    explicit = os.environ.get("UR4REC_DATA_MIRROR")
+    """The published files of the text-rich datasets: ``$UR4REC_DATA_MIRROR`` as the session
+    started, else the nearest ``shared/data`` above the repository (CI has it at
+    ``../shared/data``). Missing is a failure, never a skip: these tests are the only check that
+    the presets reproduce the published splits."""
+    explicit = MIRROR_AT_START
     candidates = [Path(explicit)] if explicit else [
         parent / "shared" / "data" for parent in REPO.parents]
     for candidate in candidates:
