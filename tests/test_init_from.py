@@ -31,6 +31,24 @@ def test_matching_parameters_are_loaded(tmp_path, tiny_data):
         assert torch.equal(target.state_dict()[name], value), name
 
 
+def test_only_parameters_left_unloaded_are_warned_about(tmp_path, tiny_data, caplog):
+    source = SASRec(20, SASRecConfig(hidden_dim=8, max_seq_len=5))
+    state = source.state_dict()
+    _save(tmp_path / "best.pt", state, tiny_data)
+    # a text-score share is a buffer the plain checkpoint lacks: it keeps its configured value
+    blending = SASRec(20, SASRecConfig(hidden_dim=8, max_seq_len=5, text_score_share=0.3),
+                      torch.randn(21, 4))
+    with caplog.at_level("WARNING"):
+        init_from(blending, tmp_path / "best.pt", tiny_data)
+    assert not caplog.records and float(blending.text_score_share) == pytest.approx(0.3)
+    state.pop("encoder.norm.weight")
+    _save(tmp_path / "partial.pt", state, tiny_data)
+    with caplog.at_level("WARNING"):
+        init_from(SASRec(20, SASRecConfig(hidden_dim=8, max_seq_len=5)), tmp_path / "partial.pt",
+                  tiny_data)
+    assert "1 SASRec parameters" in caplog.text and "encoder.norm.weight" in caplog.text
+
+
 def test_a_checkpoint_of_another_shape_is_refused(tmp_path, tiny_data):
     source = SASRec(20, SASRecConfig(hidden_dim=8, max_seq_len=5))
     _save(tmp_path / "best.pt", source.state_dict(), tiny_data)

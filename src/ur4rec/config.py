@@ -423,10 +423,14 @@ class RunConfig(_Section):
     @model_validator(mode="after")
     def _text_score_is_for_sasrec(self) -> RunConfig:
         """Refused at load time, before any data or text is prepared."""
-        if self.sasrec.blends_text_score and self.model != "sasrec":
+        if self.sasrec.blends_text_score and self.model not in ("sasrec", "text_to_id"):
             raise ValueError("sasrec.text_score_share / select_text_score_share blend the text "
-                             f"score into model: sasrec's ranking, not model: {self.model}; "
-                             "leave them at 0 / false")
+                             "score into model: sasrec's (or text_to_id's) ranking, not model: "
+                             f"{self.model}; leave them at 0 / false")
+        if self.model == "text_to_id" and self.sasrec.item_text == "adapter":
+            raise ValueError("model: text_to_id maps texts onto an id-only SASRec's item "
+                             "embeddings; sasrec.item_text: adapter already puts text in them "
+                             "(train it as model: sasrec) — leave item_text at none")
         if self.text_baselines.lexical_share > 0 and self.model != "text_zero_shot":
             raise ValueError("text_baselines.lexical_share mixes TF-IDF into model: "
                              f"text_zero_shot's score, not model: {self.model}; leave it at 0")

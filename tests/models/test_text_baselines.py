@@ -8,9 +8,10 @@ import torch
 import yaml
 
 from ur4rec import api
-from ur4rec.config import SASRecConfig, TextBaselineConfig
+from ur4rec.config import RunConfig, SASRecConfig, TextBaselineConfig
 from ur4rec.errors import ConfigError
 from ur4rec.models.base import UserBatch
+from ur4rec.models.sasrec import blend_text_score
 from ur4rec.models.text_baselines import (
     TextToIdMap,
     TextZeroShot,
@@ -19,6 +20,7 @@ from ur4rec.models.text_baselines import (
     ridge_map,
 )
 from ur4rec.text import encode
+from ur4rec.training.fusion_selection import SASREC_SHARES
 
 from ..conftest import synthetic_interactions
 from ..text.test_resume_texts import HashEncoder
@@ -53,6 +55,38 @@ def test_text_to_id_maps_untrained_items_and_keeps_trained_ones():
     mapped = model.item_embeddings
     torch.testing.assert_close(mapped[[5, 9]], truth[[5, 9]], atol=1e-3, rtol=1e-3)
     torch.testing.assert_close(mapped[[1, 2, 30]], truth[[1, 2, 30]])
+
+
+def test_text_to_id_blends_the_text_score_into_its_mapped_scores():
+    rng = np.random.default_rng(2)
+    num_items = 20
+    text = rng.normal(size=(num_items + 1, 6)).astype("f4")
+    counts = np.ones(num_items + 1, dtype=int)
+    counts[[3, 7]] = 0  # new items: a mapped embedding and a text score
+
+    def build(**blend):
+        torch.manual_seed(0)
+        config = SASRecConfig(hidden_dim=8, max_seq_len=5, text_score_history_len=2, **blend)
+        return TextToIdMap(num_items, config, TextBaselineConfig(ridge=1.0), text, counts).eval()
+
+    plain, blended = build(), build(text_score_share=0.3)
+    batch = UserBatch(torch.tensor([0, 1]), torch.tensor([[1, 2, 4, 0], [5, 6, 0, 0]]))
+    mapped = plain.user_state(batch) @ plain.item_embeddings.T
+    torch.testing.assert_close(plain.score_all(batch), mapped)
+    expected = blend_text_score(mapped, blended.text_similarity(batch.history, batch.lengths),
+                                0.3)
+    torch.testing.assert_close(blended.score_all(batch), expected)
+    assert blended.selects_fusion_weights is False and build(
+        select_text_score_share=True).selects_fusion_weights
+
+
+def test_text_to_id_refuses_the_adapter():
+    with pytest.raises(ValueError, match="id-only SASRec"):
+        RunConfig(model="text_to_id", sasrec={"item_text": "adapter"})
+    with pytest.raises(ConfigError, match="id-only SASRec"):
+        TextToIdMap(4, SASRecConfig(hidden_dim=8, max_seq_len=5, item_text="adapter"),
+                    TextBaselineConfig(), np.zeros((5, 3), "f4"), np.ones(5, dtype=int))
+    RunConfig(model="text_to_id", sasrec={"select_text_score_share": True})  # the blend is fine
 
 
 def _refit_loo_error(inputs, targets, strength):
@@ -143,3 +177,17 @@ def test_text_baselines_run_through_train_and_evaluate(tmp_path, monkeypatch):
     # every tiny item has training interactions: the map changes nothing, SASRec's scores stay
     assert mapped["test"] == trained["test"]
     assert mapped["fit"]["ridge"] > 0 and "leave-one-out" in mapped["fit"]["ridge_rule"]
+    assert "fusion_selection" not in mapped
+    # blending the text score, the untrained model still chooses its share on validation,
+    # saves it in final.pt, and its reported validation figure is the chosen share's
+    blended = api.train(_tiny_config(tmp_path, "text_to_id", {"select_text_score_share": True},
+                                     init_from=str(checkpoint)), tmp_path / "map_text",
+                        progress=False)
+    chosen = blended["fusion_selection"]
+    assert set(chosen["valid"]) == {f"{share:.2f}" for share in SASREC_SHARES}
+    saved = torch.load(tmp_path / "map_text" / "checkpoints" / "final.pt",
+                       weights_only=False)["model"]["text_score_share"]
+    assert float(saved) == pytest.approx(1.0 - chosen["sasrec_weight"])
+    _, protocol, metric = chosen["selection"].split()
+    assert blended["valid"][protocol][metric] == pytest.approx(
+        chosen["valid"][f"{chosen['sasrec_weight']:.2f}"])

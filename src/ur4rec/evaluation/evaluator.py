@@ -90,6 +90,11 @@ class Evaluator:
         self._slices: SliceSpec | None = None
 
     @property
+    def selection(self) -> tuple[str, str]:
+        """``(protocol, metric)`` that chooses on validation (the epoch kept, fusion shares)."""
+        return self.config.protocol, self.config.metric
+
+    @property
     def slice_spec(self) -> SliceSpec:
         """The slices of the data (built once)."""
         if self._slices is None:

@@ -35,7 +35,7 @@ def build_model(config: RunConfig, data: PreparedData, inputs: Any = None) -> Re
                               "training.init_from to a SASRec checkpoint (e.g. "
                               "RUN/checkpoints/final.pt of a model: sasrec run)")
         return TextToIdMap(data.num_items, config.sasrec, config.text_baselines,
-                           inputs.item_text, data.train_item_counts)
+                           inputs.item_text, data.train_item_counts, inputs.item_terms)
     return build_ur4rec(ur4rec_settings(config), data, inputs)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from ur4rec.config import SASRecConfig, TextBaselineConfig
+from ur4rec.errors import ConfigError
 from ur4rec.models.base import Recommender, UserBatch
 from ur4rec.models.sasrec import SASRec
 from ur4rec.models.text_similarity import recent_text_score
@@ -94,13 +95,23 @@ def loo_ridge_strength(inputs: torch.Tensor, targets: torch.Tensor,
 
 class TextToIdMap(SASRec):
     """SASRec with text-mapped embeddings for the items it never trained on (no gradient ever
-    reached their id vectors); the map is fitted once on the trained items' embeddings."""
+    reached their id vectors); the map is fitted once on the trained items' embeddings.
+
+    It blends the text score as SASRec does where the ``sasrec`` section asks for it
+    (``select_text_score_share`` etc.): the share is then chosen on validation without
+    training, and a new item gets both its mapped embedding and its text score."""
 
     trainable = False
 
     def __init__(self, num_items: int, sasrec: SASRecConfig, config: TextBaselineConfig,
-                 item_text: np.ndarray, train_item_counts: np.ndarray) -> None:
-        super().__init__(num_items, sasrec)
+                 item_text: np.ndarray, train_item_counts: np.ndarray,
+                 item_terms: Any = None) -> None:
+        """``item_text`` ``[N + 1, E]``, ``train_item_counts`` ``[N + 1]``; ``item_terms``
+        (TF-IDF CSR) only for ``sasrec.text_score_lexical_share`` > 0."""
+        if sasrec.item_text == "adapter":  # the RunConfig refuses it first; direct construction
+            raise ConfigError("model text_to_id maps texts onto an id-only SASRec: leave "
+                              "sasrec.item_text at none")
+        super().__init__(num_items, sasrec, item_text, train_item_counts, item_terms)
         self.ridge = config.ridge
         self.strength: float | None = None if config.ridge == "loo" else float(config.ridge)
         self.register_buffer("text", torch.as_tensor(item_text, dtype=torch.float64),

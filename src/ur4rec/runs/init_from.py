@@ -57,7 +57,10 @@ def init_from(model: Recommender, path: Path, data: PreparedData,
     model.load_state_dict(matched, strict=False)
     log.info("training.init_from: %d of %d %s tensors (%d of %d in all) loaded from %s",
              len(part_matched), len(part_names), part, len(matched), len(own), path)
-    if len(part_matched) < len(part_names):
-        log.warning("training.init_from: %d %s tensors are not in %s (or differ in shape) and "
-                    "keep their random initialisation", len(part_names) - len(part_matched),
-                    part, path)
+    # buffers not in the checkpoint (e.g. a text-score share) keep their configured values
+    parameters = {name for name, _ in model.named_parameters()}
+    unloaded = [k for k in part_names if k in parameters and k not in matched]
+    if unloaded:
+        log.warning("training.init_from: %d %s parameters are not in %s (or differ in shape) "
+                    "and keep their random initialisation (e.g. %r)", len(unloaded), part, path,
+                    unloaded[0])

@@ -93,7 +93,7 @@ def reads_texts(config: RunConfig) -> bool:
 def lexical_setting(config: RunConfig) -> tuple[str, float]:
     """The key and value of the TF-IDF view's share in the configured model's text score
     (0: the model reads no term vectors)."""
-    if config.model == "sasrec":
+    if config.model in ("sasrec", "text_to_id"):
         return "sasrec.text_score_lexical_share", config.sasrec.text_score_lexical_share
     if config.model == "text_zero_shot":
         return "text_baselines.lexical_share", config.text_baselines.lexical_share

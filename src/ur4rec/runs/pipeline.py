@@ -47,6 +47,7 @@ from ur4rec.runs.results import (
     write_results,
 )
 from ur4rec.training.checkpoint import data_record, model_signature, save_checkpoint
+from ur4rec.training.fusion_selection import select_fusion_weights
 from ur4rec.training.run_folder import check_resumable, open_run_folder
 from ur4rec.training.runtime import resolve_device, seed_everything
 from ur4rec.training.trainer import Trainer
@@ -175,16 +176,23 @@ def record_run(config: RunConfig, data: PreparedData, model: Recommender,
 
 def fit(model: Recommender, config: RunConfig, evaluator: Evaluator, run_dir: Path,
         device: torch.device, options: TrainOptions) -> dict[str, Any]:
-    """Train the stage plan; a model that is not trained gets its ``final.pt`` as built.
-    Returns the trainer's summary (each stage's epochs and best, the fusion selection)."""
+    """Train the stage plan; a model that is not trained gets its ``final.pt`` as built (with
+    the fusion share chosen on validation where it selects one, e.g. ``text_to_id`` blending
+    the text score). Returns the trainer's summary (each stage's epochs and best, the fusion
+    selection)."""
     data, stages = evaluator.data, config.resolved_stages()
     if not (model.trainable and stages):
+        summary: dict[str, Any] = {"stages": [], "train_seconds": 0.0}
+        if model.selects_fusion_weights:
+            model.to(device)
+            summary["fusion_selection"] = select_fusion_weights(
+                model, evaluator, device, evaluator.selection)
         if options.is_main:
             save_checkpoint(run_dir / "checkpoints" / "final.pt", {
                 "signature": model_signature(model, config.model, data.num_users,
                                              data.num_items),
                 "data": data_record(data), "model": model.state_dict()})
-        return {"stages": [], "train_seconds": 0.0}
+        return summary
     writer = tensorboard_writer(run_dir) if options.tensorboard and options.is_main else None
     trainer = Trainer(model, config.model, data, config.training, stages, run_dir, device,
                       evaluator, progress=options.progress, writer=writer,

@@ -11,9 +11,12 @@ The test split is never looked at.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
+
+log = logging.getLogger(__name__)
 
 # 1.0 = SASRec alone, 0.0 = the retriever alone: validation may say that one branch is better
 SASREC_SHARES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -60,4 +63,7 @@ def select_fusion_weights(model: Any, evaluator: Any, device: torch.device,
         chosen.update({"configured_rarity_lean": configured_lean, "rarity_lean": best_lean,
                        "valid_by_rarity_lean": {f"{lean:g}": max(by_share.values())
                                                 for lean, by_share in tried.items()}})
+    lean_text = f", rarity lean {best_lean:g}" if best_lean is not None else ""
+    log.info("fusion weights chosen on validation: sasrec %.2f, %s %.2f%s", best_share,
+             model.fused_with, 1.0 - best_share, lean_text)
     return chosen

@@ -85,7 +85,7 @@ class Trainer:
         self.config = config
         self.plan = stage_plan(stages, list(model.parameter_groups()))
         self.run_dir, self.device, self.evaluator = run_dir, device, evaluator
-        self.selection = (evaluator.config.protocol, evaluator.config.metric)
+        self.selection = evaluator.selection
         self.progress, self.is_main = progress, is_main
         # called with each epoch's metrics row after it is logged (e.g. Optuna pruning)
         self.callbacks = list(callbacks or [])
@@ -225,10 +225,6 @@ class Trainer:
         if self.model.selects_fusion_weights:
             summary["fusion_selection"] = select_fusion_weights(
                 self.model, self.evaluator, self.device, self.selection)
-            chosen, other = summary["fusion_selection"], self.model.fused_with
-            lean = f", rarity lean {chosen['rarity_lean']:g}" if "rarity_lean" in chosen else ""
-            log.info("fusion weights chosen on validation: sasrec %.2f, %s %.2f%s",
-                     chosen["sasrec_weight"], other, chosen[f"{other}_weight"], lean)
         self._save_model(self.checkpoints / "final.pt")
         return summary
 
