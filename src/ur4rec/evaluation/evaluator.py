@@ -21,7 +21,7 @@ import torch
 from ur4rec.config import EvaluationConfig
 from ur4rec.data.prepared import PreparedData
 from ur4rec.data.sequences import PackedSequences, pad_right
-from ur4rec.evaluation.heap import bound_heap_growth
+from ur4rec.evaluation.heap import bounded_heap
 from ur4rec.evaluation.metrics import per_user_metrics, rank_bounds, summarize
 from ur4rec.evaluation.slices import SliceSpec, slice_spec, split_slices
 from ur4rec.models.base import Recommender, UserBatch
@@ -181,7 +181,12 @@ class DenseScorer:
                   score_variants: Callable[[UserBatch], dict[str, torch.Tensor]],
                   details: bool) -> dict[str, SplitRanks]:
         """:class:`SplitRanks` per scoring ``score_variants(batch)`` returns."""
-        bound_heap_growth()  # the [B, N + 1] temporaries below would fragment glibc's heap
+        with bounded_heap():  # the [B, N + 1] temporaries would fragment glibc's heap
+            return self._rank_many(model, split, device, score_variants, details)
+
+    def _rank_many(self, model: Recommender, split: str, device: torch.device | str,
+                   score_variants: Callable[[UserBatch], dict[str, torch.Tensor]],
+                   details: bool) -> dict[str, SplitRanks]:
         device = torch.device(device)
         was_training = model.training
         model.eval()
