@@ -25,7 +25,9 @@ def libc(monkeypatch):
     monkeypatch.setattr(ctypes, "CDLL", lambda name: fake)
     monkeypatch.setattr(heap.sys, "platform", "linux")
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    return fake
+    heap._glibc_mallopt.cache_clear()  # looked up once per process: look up the fake
+    yield fake
+    heap._glibc_mallopt.cache_clear()  # and the real one again after
 
 
 def test_the_threshold_is_low_inside_and_glibcs_ceiling_after(libc):
@@ -61,3 +63,13 @@ def test_ranking_runs_inside_the_bounded_heap(tiny_data, libc, monkeypatch):
                                                                 torch.device("cpu"))
     assert seen and seen[0] == [(heap.M_MMAP_THRESHOLD, 128 * 1024)]
     assert libc.calls[-1] == (heap.M_MMAP_THRESHOLD, 32 * 1024 * 1024)
+
+
+def test_libc_is_looked_up_once(libc, monkeypatch):
+    lookups = []
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: lookups.append(name) or libc)
+    heap._glibc_mallopt.cache_clear()
+    for _ in range(3):
+        with heap.bounded_heap():
+            pass
+    assert len(lookups) == 1 and len(libc.calls) == 6

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -34,6 +35,12 @@ def _mallopt() -> Callable[[int, int], int] | None:
     threshold in the environment."""
     if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return None
+    return _glibc_mallopt()
+
+
+@functools.cache
+def _glibc_mallopt() -> Callable[[int, int], int] | None:
+    """Looked up once: ``find_library`` runs ``ldconfig``, and ranking calls this every pass."""
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
